@@ -1,0 +1,134 @@
+"""Audio I/O and checks: soundfile for reading and writing, soxr for resampling (never torchaudio I/O).
+
+Arrays are ``(channels, samples)`` float32 numpy arrays; batches in torch are
+``(batch, channels, samples)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from codecsep_mm.errors import AudioInputError, OutputPathError
+
+MAX_CHANNELS = 2
+SILENCE_PEAK = 1e-6
+FORMATS = {"wav": "WAV", "flac": "FLAC"}
+SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
+
+
+def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read an audio file as ``(channels, samples)`` float32 and its sample rate, checked.
+
+    Raises:
+        AudioInputError: missing, unreadable, truncated, empty, silent, NaN/inf or >2 channels.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioInputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise AudioInputError(f"{path}: is a folder, not an audio file")
+    try:
+        info = sf.info(str(path))
+        data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
+        raise AudioInputError(
+            f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
+        ) from error
+    if info.frames > 0 and data.shape[0] < info.frames:
+        raise AudioInputError(
+            f"{path}: truncated audio ({data.shape[0]} of {info.frames} frames readable); "
+            "re-export the file"
+        )
+    wav = np.ascontiguousarray(data.T)
+    check_waveform(wav, name=str(path))
+    return wav, int(sample_rate)
+
+
+def check_waveform(wav: np.ndarray, name: str = "audio") -> None:
+    """Check a ``(channels, samples)`` array: non-empty, finite, at most 2 channels, not silent."""
+    if wav.ndim != 2:
+        raise AudioInputError(f"{name}: expected (channels, samples), got shape {wav.shape}")
+    channels, samples = wav.shape
+    if samples == 0 or channels == 0:
+        raise AudioInputError(f"{name}: contains no audio (zero length); give a non-empty file")
+    if channels > MAX_CHANNELS:
+        raise AudioInputError(
+            f"{name}: has {channels} channels; only mono or stereo is supported, "
+            "downmix it first (e.g. `sox in.wav -c 2 out.wav`)"
+        )
+    if not np.isfinite(wav).all():
+        raise AudioInputError(f"{name}: contains NaN or infinite samples; fix or re-export it")
+    if float(np.abs(wav).max()) <= SILENCE_PEAK:
+        raise AudioInputError(f"{name}: is silent (all samples ~0); nothing to separate")
+
+
+def as_channels_first(wav: np.ndarray) -> np.ndarray:
+    """Accept ``(samples,)`` or ``(channels, samples)`` and return ``(channels, samples)`` float32."""
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim == 1:
+        wav = wav[None]
+    return wav
+
+
+def resample(wav: np.ndarray, sample_rate_in: int, sample_rate_out: int) -> np.ndarray:
+    """Resample ``(channels, samples)`` with soxr (high quality). No-op when the rates match."""
+    if sample_rate_in == sample_rate_out:
+        return wav
+    import soxr
+
+    out = soxr.resample(wav.T, sample_rate_in, sample_rate_out, quality="HQ")
+    return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, wav.shape[0]).T)
+
+
+def save_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:
+    """Write ``(channels, samples)`` atomically (temporary name, then rename). Format from suffix."""
+    import soundfile as sf
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise OutputPathError(f"{path}: unsupported output format '{fmt}'; use .wav or .flac")
+    data = np.asarray(wav, dtype=np.float32).T
+    if fmt == "flac":
+        data = np.clip(data, -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sample_rate, format=FORMATS[fmt], subtype=SUBTYPES[fmt])
+    return path
+
+
+class atomic_path:
+    """Context manager giving a temporary path beside ``path``; renamed onto it on success only.
+
+    Example:
+        >>> with atomic_path("out.wav") as tmp:  # doctest: +SKIP
+        ...     write(tmp)
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
+        )
+        os.close(handle)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
