@@ -124,8 +124,13 @@ class DACCodec(torch.nn.Module):
         return self.model.encoder(wav)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """``latent: (b, d, t)`` -> ``wav: (b, 1, t * hop)``."""
-        return self.model.decoder(latent)
+        """``latent: (b, d, t)`` -> ``wav: (b, 1, t * hop)``.
+
+        DAC's decoder gives a few samples less when a rate is odd (16 kHz: ``t * hop - 8``); the end
+        is zero-padded so lengths always line up with the frames.
+        """
+        wav = self.model.decoder(latent)
+        return torch.nn.functional.pad(wav, (0, latent.shape[-1] * self.hop_length - wav.shape[-1]))
 
     def quantize(self, latent: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         n_q = self.n_codebooks if n_q is None else n_q

@@ -1,0 +1,7 @@
+"""``python -m codecsep_mm`` runs the CLI."""
+
+import sys
+
+from codecsep_mm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,331 @@
+"""``codecsep-mm``: a thin command line over the Python API.
+
+Every user error is printed on one line (``codecsep-mm: error: ...``) with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from codecsep_mm.errors import CodecSepError, OutputPathError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
+EXIT_USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args.run(args) or 0)
+    except CodecSepError as error:
+        print(f"codecsep-mm: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("codecsep-mm: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codecsep-mm",
+        description="Prompt-driven sound separation in the latent space of a frozen neural codec.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("separate", help="separate stems from audio files by text prompts")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or globs")
+    _model_args(p)
+    p.add_argument("--text", action="append", default=[], metavar="T", help="a text prompt (repeatable)")
+    p.add_argument("--residual", action="store_true", help="also write everything else")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--format", choices=("wav", "flac"), default="wav")
+    p.add_argument("--chunk-seconds", type=_chunk_seconds, default=None, metavar="S",
+                   help="chunk length for long inputs (0 = whole file at once)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=cmd_separate)
+
+    p = sub.add_parser("separate-codes", help="code-stream mode: .dac in, one .dac per prompt out")
+    p.add_argument("input", metavar="IN.dac")
+    _model_args(p)
+    p.add_argument("--text", action="append", default=[], metavar="T", required=True)
+    p.add_argument("--residual", action="store_true")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_separate_codes)
+
+    p = sub.add_parser("encode", help="audio -> .dac codes with the model's codec")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("-o", "--out", required=True, metavar="OUT.dac")
+    p.add_argument("--n-q", type=int, default=None, help="number of codebooks (default: all)")
+    _model_args(p)
+    p.set_defaults(run=cmd_encode)
+
+    p = sub.add_parser("decode", help=".dac codes -> audio with the model's codec")
+    p.add_argument("input", metavar="IN.dac")
+    p.add_argument("-o", "--out", required=True, metavar="OUT.wav")
+    _model_args(p)
+    p.set_defaults(run=cmd_decode)
+
+    p = sub.add_parser("models", help="list named models and whether their weights are present")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("profile", help="parameters, GMACs per second, real-time factor, memory")
+    _model_args(p)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--prompts", type=int, default=1)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_profile)
+
+    p = sub.add_parser("download", help="fetch official weights (needs a network)")
+    p.add_argument("name", help="a codec preset (dac-16khz, dac-24khz, dac-44khz)")
+    p.add_argument("--timeout", type=float, default=30.0, help="socket timeout in seconds")
+    p.set_defaults(run=cmd_download)
+    return parser
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tiny", metavar="NAME_OR_DIR",
+                   help="a named model (`codecsep-mm models`) or a model folder")
+    p.add_argument("--random-weights", action="store_true",
+                   help="random weights (profiling only; output is meaningless)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+
+
+def _chunk_seconds(text: str):
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def _load(args):
+    from codecsep_mm.separator import Separator
+
+    return Separator.from_pretrained(args.model, device=args.device, random_weights=args.random_weights)
+
+
+# ------------------------------------------------------------------------------------ separate
+def expand_inputs(patterns: Sequence[str]) -> list[Path]:
+    """Files, folders (searched recursively for audio) and globs -> a sorted, de-duplicated list."""
+    from codecsep_mm.errors import AudioInputError
+
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            if not matches:
+                raise AudioInputError(f"{path}: folder holds no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
+            found += matches
+        elif path.exists():
+            found.append(path)
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise AudioInputError(f"{pattern}: no file matches this pattern")
+            found += matches
+        else:
+            raise AudioInputError(f"{path}: no such file; check the path")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """``"A dog, barking!"`` -> ``"a-dog-barking"``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_length].strip("-")
+    return slug or "prompt"
+
+
+def _output_folder(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise OutputPathError(f"{out}: exists and is a file; give a folder for -o/--out")
+    return out
+
+
+def _stem_names(labels: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for label in labels:
+        slug, n = slugify(label), 2
+        while slug in names or slug == "residual":
+            slug = f"{slugify(label)}-{n}"
+            n += 1
+        names.append(slug)
+    return names
+
+
+def cmd_separate(args) -> int:
+    from codecsep_mm.audio import save_audio
+
+    if not args.text:
+        raise OutputPathError("no prompt given; add --text 'what to extract' (repeatable)")
+    out = _output_folder(Path(args.out))
+    inputs = expand_inputs(args.inputs)
+    separator = _load(args)
+    names = _stem_names(args.text)
+    folders = _input_folders(inputs, out)
+    summary = []
+    for source, folder in zip(inputs, folders):
+        result = separator.separate(
+            source, args.text, residual=args.residual,
+            chunk_seconds="default" if args.chunk_seconds is None else (args.chunk_seconds or None),
+            progress=not (args.no_progress or args.json),
+        )
+        written = {}
+        stems = list(zip(names, result.stems))
+        if result.residual is not None:
+            stems.append(("residual", result.residual))
+        for name, stem in stems:
+            target = folder / f"{name}.{args.format}"
+            if target.resolve() in inputs:
+                raise OutputPathError(f"{target}: would overwrite an input; choose another -o")
+            save_audio(target, stem, result.sample_rate)
+            written[name] = str(target)
+        summary.append({"input": str(source), "sample_rate": result.sample_rate,
+                        "prompts": args.text, "outputs": written})
+        if not args.json:
+            print(f"{source} -> {folder}/ ({', '.join(written)})")
+    if args.json:
+        print(json.dumps({"model": args.model, "results": summary}, indent=2))
+    return 0
+
+
+def _input_folders(inputs: Sequence[Path], out: Path) -> list[Path]:
+    folders, seen = [], set()
+    for source in inputs:
+        name, n = source.stem, 2
+        while name in seen:
+            name = f"{source.stem}-{n}"
+            n += 1
+        seen.add(name)
+        folders.append(out / name)
+    return folders
+
+
+# --------------------------------------------------------------------------------- code stream
+def cmd_separate_codes(args) -> int:
+    from codecsep_mm.codecs import read_dac_file, write_dac_file
+
+    out = _output_folder(Path(args.out))
+    stream = read_dac_file(args.input)
+    separator = _load(args)
+    stems = separator.separate_codes(stream, args.text, residual=args.residual)
+    names = _stem_names(args.text) + (["residual"] if args.residual else [])
+    written = {}
+    for name, (label, stem) in zip(names, stems.items()):
+        target = out / f"{name}.dac"
+        if target.resolve() == Path(args.input).resolve():
+            raise OutputPathError(f"{target}: would overwrite the input; choose another -o")
+        write_dac_file(target, stem)
+        written[label] = str(target)
+    if args.json:
+        print(json.dumps({"input": args.input, "outputs": written}, indent=2))
+    else:
+        print(f"{args.input} -> {out}/ ({', '.join(names)})")
+    return 0
+
+
+def cmd_encode(args) -> int:
+    from codecsep_mm.codecs import write_dac_file
+
+    target = Path(args.out)
+    if target.suffix != ".dac":
+        raise OutputPathError(f"{target}: the output of encode must end in .dac")
+    _refuse_overwrite(args.input, target)
+    separator = _load(args)
+    stream = separator.encode_codes(args.input, n_q=args.n_q)
+    write_dac_file(target, stream)
+    print(f"{args.input} -> {target} ({stream.n_codebooks} codebooks x {stream.codes.shape[-1]} frames)")
+    return 0
+
+
+def cmd_decode(args) -> int:
+    from codecsep_mm.audio import save_audio
+    from codecsep_mm.codecs import read_dac_file
+
+    target = Path(args.out)
+    _refuse_overwrite(args.input, target)
+    stream = read_dac_file(args.input)
+    separator = _load(args)
+    stream.check_codec(separator.codec, args.input)
+    wav = separator.decode_codes(stream)
+    save_audio(target, wav, stream.sample_rate)
+    print(f"{args.input} -> {target} ({wav.shape[0]} ch, {wav.shape[1]} samples @ {stream.sample_rate} Hz)")
+    return 0
+
+
+def _refuse_overwrite(source: str, target: Path) -> None:
+    if target.exists() and target.is_dir():
+        raise OutputPathError(f"{target}: is a folder; give a file name")
+    if Path(source).exists() and target.resolve() == Path(source).resolve():
+        raise OutputPathError(f"{target}: would overwrite the input; choose another output")
+
+
+# ------------------------------------------------------------------------------ models, profile
+def cmd_models(args) -> int:
+    from codecsep_mm.models import available_models, model_status
+
+    rows = [model_status(name) for name in available_models()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        state = "ready" if row["ready"] else "weights missing"
+        print(f"{row['name']:<22} {state:<16} {row['description']}")
+    return 0
+
+
+def cmd_profile(args) -> int:
+    from codecsep_mm.eval.profile import profile_separator
+
+    separator = _load(args)
+    result = profile_separator(separator, args.model, seconds=args.seconds, n_prompts=args.prompts)
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.to_markdown())
+    return 0
+
+
+def cmd_download(args) -> int:
+    from codecsep_mm.codecs import available_codecs, download_codec_weights
+
+    if args.name in available_codecs():
+        path = download_codec_weights(args.name, timeout=args.timeout)
+    else:
+        path = _download_prompt_weights(args.name, args.timeout)
+    print(f"{args.name} -> {path}")
+    return 0
+
+
+def _download_prompt_weights(name: str, timeout: float) -> Path:
+    from codecsep_mm.errors import UnknownNameError
+
+    try:
+        from codecsep_mm.prompts.clap import CLAP_CHECKPOINTS, download_clap_checkpoint
+    except ImportError:
+        CLAP_CHECKPOINTS, download_clap_checkpoint = {}, None
+    if name in CLAP_CHECKPOINTS and download_clap_checkpoint is not None:
+        return download_clap_checkpoint(name, timeout=timeout)
+    from codecsep_mm.codecs import available_codecs
+
+    known = [c for c in available_codecs() if c != "tiny"] + sorted(CLAP_CHECKPOINTS)
+    raise UnknownNameError(f"nothing to download called '{name}'; known: {', '.join(known)}")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.exit(main())

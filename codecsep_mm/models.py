@@ -1,0 +1,271 @@
+"""Named models and the ``save_pretrained`` / ``from_pretrained`` directory format.
+
+A model directory holds ``config.json`` (codec, prompt encoder, embedding space, masker
+architecture, chunking) and ``masker.safetensors``; a codec that is not a named preset is stored
+beside them as ``codec.safetensors``. Everything is loaded strictly; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from codecsep_mm import __version__, hub
+from codecsep_mm.errors import ConfigError, UnknownNameError, WeightsNotFoundError
+from codecsep_mm.masker import FiLMTransformerMasker, MaskerConfig, masker_config
+
+CONFIG_KEYS = (
+    "format_version",
+    "codecsep_mm_version",
+    "name",
+    "description",
+    "codec",
+    "prompt_encoder",
+    "space",
+    "masker",
+    "separation",
+)
+FORMAT_VERSION = 1
+MASKER_FILE = "masker.safetensors"
+CODEC_FILE = "codec.safetensors"
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A model known by name.
+
+    Attributes:
+        name: what ``from_pretrained`` takes.
+        description: one line for ``codecsep-mm models``.
+        config: the ``config.json`` content.
+        weights: where the masker weights directory is (``None``: built from ``seed``).
+        seed: random models are built from this seed.
+        random_space: the space used with ``random_weights=True`` (no prompt weights needed).
+    """
+
+    name: str
+    description: str
+    config: dict[str, Any]
+    weights: Callable[[], Path] | None = None
+    seed: int | None = None
+
+
+def _tiny_config() -> dict[str, Any]:
+    return {
+        "name": "tiny",
+        "description": "random seeded model for tests and smoke runs (separates nothing useful)",
+        "codec": {"preset": "tiny"},
+        "prompt_encoder": {"name": "hash-text", "options": {"embed_dim": 64}},
+        "space": "hash-text-64",
+        "masker": masker_config("tiny").to_dict(),
+        "separation": {"chunk_seconds": 10.0, "overlap_seconds": 0.5, "context_seconds": 0.5},
+    }
+
+
+def _paper_config() -> dict[str, Any]:
+    return {
+        "name": "codecsep-paper-16k",
+        "description": "CodecSep paper setup: official DAC 16 kHz + CLAP text + the paper masker",
+        "codec": {"preset": "dac-16khz"},
+        "prompt_encoder": {"name": "clap-text", "options": {"checkpoint": "630k-audioset-best"}},
+        "space": "clap-laion-630k",
+        "masker": masker_config("codecsep-paper").to_dict(),
+        "separation": {"chunk_seconds": 10.0, "overlap_seconds": 0.5, "context_seconds": 0.5},
+    }
+
+
+_MODELS: dict[str, NamedModel] = {}
+
+
+def register_model(model: NamedModel, overwrite: bool = False) -> None:
+    if model.name in _MODELS and not overwrite:
+        raise ValueError(f"model '{model.name}' is already registered")
+    _MODELS[model.name] = model
+
+
+register_model(NamedModel("tiny", _tiny_config()["description"], _tiny_config(), seed=0))
+register_model(
+    NamedModel(
+        "codecsep-paper-16k",
+        _paper_config()["description"],
+        _paper_config(),
+        weights=lambda: hub.weights_dir() / "codecsep-paper-16k",
+        seed=0,
+    )
+)
+
+
+def available_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def model_status(name: str) -> dict[str, Any]:
+    """What ``codecsep-mm models`` prints: description and whether each weight file is present."""
+    from codecsep_mm.codecs import codec_weights_path, get_codec_preset
+
+    model = _MODELS[name]
+    codec = model.config["codec"].get("preset")
+    codec_ready = codec is not None and (
+        get_codec_preset(codec).seed is not None or codec_weights_path(codec) is not None
+    )
+    masker_ready = model.weights is None or (model.weights() / MASKER_FILE).is_file()
+    return {
+        "name": name,
+        "description": model.description,
+        "codec": codec,
+        "prompt_encoder": model.config["prompt_encoder"]["name"],
+        "space": model.config["space"],
+        "codec_weights": codec_ready,
+        "masker_weights": masker_ready,
+        "ready": bool(codec_ready and masker_ready),
+    }
+
+
+def check_config(config: dict[str, Any], where: str = "config.json") -> dict[str, Any]:
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {list(CONFIG_KEYS)}")
+    missing = [k for k in ("codec", "prompt_encoder", "space", "masker") if k not in config]
+    if missing:
+        raise ConfigError(f"{where}: missing keys {missing}")
+    return config
+
+
+def load_model(
+    name_or_dir: str | os.PathLike, random_weights: bool = False, download: bool = False
+):
+    """Build a :class:`~codecsep_mm.separator.Separator` from a name or a model directory."""
+    path = Path(name_or_dir)
+    if path.is_dir():
+        return _load_directory(path, download)
+    name = str(name_or_dir)
+    if name not in _MODELS:
+        if path.suffix or os.sep in name:
+            raise UnknownNameError(f"{name}: no such model directory (need a folder with config.json)")
+        raise UnknownNameError(f"unknown model '{name}'; available: {', '.join(available_models())}")
+    model = _MODELS[name]
+    if model.weights is not None and not random_weights:
+        directory = model.weights()
+        if not (directory / MASKER_FILE).is_file():
+            raise WeightsNotFoundError(
+                f"masker weights for '{name}' not found in {directory}; put a trained model "
+                f"directory there (config.json + {MASKER_FILE}), train one with `codecsep-mm "
+                "train`, or use --random-weights for profiling"
+            )
+        return _load_directory(directory, download)
+    return _build(model.config, random_weights=random_weights, seed=model.seed, download=download)
+
+
+def _build(config, random_weights=False, seed=None, download=False, masker_state=None, codec=None):
+    from codecsep_mm import prompts
+    from codecsep_mm.codecs import create_codec
+    from codecsep_mm.separator import SeparationSettings, Separator
+
+    config = check_config(dict(config))
+    masker_cfg = MaskerConfig.from_dict(config["masker"])
+    if codec is None:
+        preset = config["codec"].get("preset")
+        if preset is None:
+            raise ConfigError("config.json: codec needs a 'preset' name or stored weights")
+        codec = create_codec(preset, random_weights=random_weights, download=download)
+    space = config["space"]
+    if random_weights and config["prompt_encoder"]["name"] != "hash-text":
+        # Random weights are for profiling: a weight-free stand-in encoder replaces the real one.
+        space = f"random-{masker_cfg.cond_dim}"
+        encoder = prompts.create("hash-text", embed_dim=masker_cfg.cond_dim, space=space)
+    else:
+        encoder = prompts.create(config["prompt_encoder"]["name"], **config["prompt_encoder"].get("options", {}))
+    if seed is not None:
+        torch.manual_seed(seed)
+    masker = FiLMTransformerMasker(masker_cfg)
+    if masker_state is not None:
+        try:
+            masker.load_state_dict(masker_state, strict=True)
+        except RuntimeError as error:
+            raise ConfigError(
+                f"masker weights do not fit the architecture in config.json: "
+                f"{str(error).splitlines()[0]}"
+            ) from None
+    settings = SeparationSettings.from_dict(config.get("separation", {}))
+    return Separator(codec, masker.eval(), encoder, space, settings, config=config)
+
+
+def _load_directory(directory: Path, download: bool = False):
+    from safetensors.torch import load_file
+
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise WeightsNotFoundError(f"{directory}: no config.json; not a codecsep-mm model folder")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{config_path}: invalid JSON ({error})") from None
+    check_config(config, str(config_path))
+    masker_path = directory / MASKER_FILE
+    if not masker_path.is_file():
+        raise WeightsNotFoundError(f"{directory}: {MASKER_FILE} is missing")
+    codec = None
+    if "preset" not in config["codec"]:
+        codec = _load_stored_codec(directory, config["codec"])
+    return _build(config, masker_state=load_file(str(masker_path)), codec=codec, download=download)
+
+
+def _load_stored_codec(directory: Path, spec: dict[str, Any]):
+    from safetensors.torch import load_file
+
+    from codecsep_mm.codecs.dac_backend import DACCodec, build_dac
+
+    path = directory / spec.get("weights", CODEC_FILE)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{directory}: codec weights {path.name} are missing")
+    model = build_dac(spec["dac_kwargs"])
+    from codecsep_mm.codecs.dac_backend import remove_weight_norm
+
+    remove_weight_norm(model)
+    try:
+        model.load_state_dict(load_file(str(path)), strict=True)
+    except RuntimeError as error:
+        raise ConfigError(f"{path}: does not fit dac_kwargs: {str(error).splitlines()[0]}") from None
+    return DACCodec(model.eval(), spec.get("name", "custom"), fold_weight_norm=False)
+
+
+def save_model(separator, directory: str | os.PathLike) -> Path:
+    """Write a model directory atomically (a temporary folder renamed into place)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory} exists and is not a folder")
+    config = {k: v for k, v in separator.config.items() if k in CONFIG_KEYS}
+    config.update(
+        format_version=FORMAT_VERSION,
+        codecsep_mm_version=__version__,
+        space=separator.space,
+        masker=separator.masker.config.to_dict(),
+        separation=asdict(separator.settings),
+    )
+    config.setdefault("prompt_encoder", {"name": separator.prompt_encoder.name, "options": {}})
+    tmp = directory.with_name(f".{directory.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in separator.masker.state_dict().items()}
+    save_file(state, str(tmp / MASKER_FILE))
+    codec = separator.codec
+    from codecsep_mm.codecs import available_codecs
+
+    if config.get("codec", {}).get("preset") not in available_codecs():
+        codec_state = {k: v.detach().cpu().contiguous() for k, v in codec.model.state_dict().items()}
+        save_file(codec_state, str(tmp / CODEC_FILE))
+        config["codec"] = {"name": codec.name, "dac_kwargs": codec.dac_kwargs, "weights": CODEC_FILE}
+    (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(tmp, directory)
+    return directory

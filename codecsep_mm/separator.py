@@ -1,0 +1,427 @@
+"""The Separator: a frozen codec, a prompt encoder and a FiLM masker, in wave and code-stream modes.
+
+Axes: ``n`` prompts (stems), ``b`` signals (mixtures x channels, folded), ``d`` latent dim,
+``t`` latent frames, ``s`` samples, ``q`` codebooks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+from codecsep_mm.audio import as_channels_first, check_waveform, load_audio, resample
+from codecsep_mm.codecs import CodeStream
+from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
+from codecsep_mm.masker import FiLMTransformerMasker
+from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows
+
+NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
+
+
+@dataclass(frozen=True)
+class SeparationSettings:
+    """How long inputs are cut into chunks (seconds of audio).
+
+    Attributes:
+        chunk_seconds: core length of a chunk; ``None`` processes the whole input at once.
+        overlap_seconds: cross-fade length between neighbouring chunks.
+        context_seconds: audio processed on each side of a chunk and then dropped, so the codec
+            and masker see past the chunk's edges.
+    """
+
+    chunk_seconds: float | None = 10.0
+    overlap_seconds: float = 0.5
+    context_seconds: float = 0.5
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
+        valid = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown separation settings {unknown}; valid keys: {valid}")
+        return cls(**data)
+
+
+@dataclass
+class SeparationResult:
+    """Stems for one call: one per prompt, plus the residual on request.
+
+    Attributes:
+        stems: ``(n_prompts, *mixture_shape)`` float32 at ``sample_rate``.
+        labels: one label per prompt.
+        sample_rate: the sample rate of the input mixture.
+        residual: everything the prompts did not take, shaped like the mixture, or ``None``.
+    """
+
+    stems: np.ndarray
+    labels: list[str]
+    sample_rate: int
+    residual: np.ndarray | None = None
+
+    def __getitem__(self, key: int | str) -> np.ndarray:
+        if isinstance(key, str):
+            if key == "residual" and self.residual is not None:
+                return self.residual
+            key = self.labels.index(key)
+        return self.stems[key]
+
+    def items(self):
+        """``(label, stem)`` pairs, the residual last when present."""
+        pairs = list(zip(self.labels, self.stems))
+        if self.residual is not None:
+            pairs.append(("residual", self.residual))
+        return pairs
+
+
+class Separator(nn.Module):
+    """Prompt-driven separation in a frozen codec's latent space.
+
+    Args:
+        codec: a :class:`~codecsep_mm.codecs.CodecBackend` (frozen).
+        masker: a :class:`~codecsep_mm.masker.FiLMTransformerMasker`.
+        prompt_encoder: the default text encoder (see :mod:`codecsep_mm.prompts`).
+        space: the embedding space the masker was trained in.
+        settings: chunking of long inputs.
+        config: the full model description (what ``save_pretrained`` writes).
+
+    Example:
+        >>> sep = Separator.from_pretrained("tiny")
+        >>> result = sep.separate(np.random.randn(16000).astype("float32"), ["a dog"], 16000)
+        >>> result.stems.shape
+        (1, 16000)
+    """
+
+    def __init__(
+        self,
+        codec,
+        masker: FiLMTransformerMasker,
+        prompt_encoder,
+        space: str,
+        settings: SeparationSettings | None = None,
+        config: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.codec = codec
+        self.masker = masker.eval()
+        self.prompt_encoder = prompt_encoder
+        self.space = space
+        self.settings = settings or SeparationSettings()
+        self.config = dict(config or {})
+        if masker.config.latent_dim != codec.latent_dim:
+            raise ConfigError(
+                f"masker latent_dim {masker.config.latent_dim} != codec latent_dim "
+                f"{codec.latent_dim}; the masker was built for another codec"
+            )
+        self._check_space(prompt_encoder)
+
+    # ----------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_dir: str | os.PathLike,
+        device: str | torch.device = "cpu",
+        random_weights: bool = False,
+        download: bool = False,
+    ) -> Separator:
+        """A named model (``codecsep-mm models``) or a directory written by ``save_pretrained``."""
+        from codecsep_mm.models import load_model
+
+        return load_model(name_or_dir, random_weights=random_weights, download=download).to(device)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write ``config.json`` + ``masker.safetensors`` (and the codec's weights if not a preset)."""
+        from codecsep_mm.models import save_model
+
+        return save_model(self, directory)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.masker.parameters()).device
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    # ----------------------------------------------------------------------------------- prompts
+    def _check_space(self, encoder) -> None:
+        if encoder.space != self.space:
+            raise PromptError(
+                f"prompt encoder '{encoder.name}' embeds into space '{encoder.space}', but this "
+                f"masker was trained in '{self.space}'; use an encoder of that space or a "
+                "projection into it"
+            )
+
+    def encode_prompts(self, prompts: Sequence[Any]) -> tuple[torch.Tensor, list[str]]:
+        """Prompts -> ``(cond (n, k), labels)``. Strings are encoded by the default text encoder."""
+        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
+            prompts = [prompts]
+        if len(prompts) == 0:
+            raise PromptError("no prompt given; pass at least one, e.g. ['speech']")
+        for prompt in prompts:
+            if not isinstance(prompt, str):
+                raise PromptError(f"unsupported prompt {prompt!r}; pass text")
+        cond = self.prompt_encoder.encode(list(prompts))
+        if cond.shape[-1] != self.masker.config.cond_dim:
+            raise PromptError(
+                f"prompt embeddings have {cond.shape[-1]} dims, the masker expects "
+                f"{self.masker.config.cond_dim}"
+            )
+        return cond.to(self.device, torch.float32), [str(p) for p in prompts]
+
+    # ------------------------------------------------------------------------------ wave mode
+    @torch.inference_mode()
+    def separate(
+        self,
+        mixture: np.ndarray | torch.Tensor | str | os.PathLike,
+        prompts: Sequence[Any] | str,
+        sample_rate: int | None = None,
+        residual: bool = False,
+        chunk_seconds: float | None | str = "default",
+        progress: bool = False,
+    ) -> SeparationResult:
+        """Separate one stem per prompt from a mixture (or a batch of mixtures).
+
+        Args:
+            mixture: a path, or samples shaped ``(s,)``, ``(c, s)`` or ``(b, c, s)``; c <= 2.
+            prompts: one prompt or a list; the codec encoder runs once for all of them.
+            sample_rate: rate of an array mixture (default: the codec's); any rate is resampled.
+            residual: also return everything else (the latent not taken by any prompt).
+            chunk_seconds: override the chunk length; ``None`` processes the whole input at once.
+            progress: show a progress bar over chunks.
+
+        Returns:
+            Stems shaped ``(n_prompts, *mixture.shape)`` at the mixture's sample rate.
+        """
+        wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
+        cond, labels = self.encode_prompts(prompts)
+        folded = rearrange(wav, "b c s -> (b c) 1 s")
+        n_samples = folded.shape[-1]
+        stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress)
+        stems = rearrange(stems[..., :n_samples], "n (b c) s -> n b c s", c=wav.shape[1])
+        out = np.stack([self._restore(stem.cpu().numpy(), sample_rate, shape[-1]) for stem in stems])
+        out = out.reshape(out.shape[0], *shape)
+        return SeparationResult(
+            stems=out[: len(labels)],
+            labels=labels,
+            sample_rate=sample_rate,
+            residual=out[len(labels)] if residual else None,
+        )
+
+    def _prepare_mixture(self, mixture, sample_rate):
+        if isinstance(mixture, (str, os.PathLike)):
+            array, sample_rate = load_audio(mixture)
+            return self._to_codec_rate(array[None], sample_rate), sample_rate, array.shape
+        array = mixture.detach().cpu().numpy() if torch.is_tensor(mixture) else np.asarray(mixture)
+        shape = array.shape
+        if array.ndim == 1:
+            array = array[None, None]
+        elif array.ndim == 2:
+            array = array[None]
+        elif array.ndim != 3:
+            raise AudioInputError(f"mixture has shape {shape}; expected (s,), (c, s) or (b, c, s)")
+        array = array.astype(np.float32)
+        for index, item in enumerate(array):
+            check_waveform(item, name=f"mixture[{index}]" if len(array) > 1 else "mixture")
+        sample_rate = self.sample_rate if sample_rate is None else int(sample_rate)
+        return self._to_codec_rate(array, sample_rate), sample_rate, shape
+
+    def _to_codec_rate(self, batch: np.ndarray, sample_rate: int) -> torch.Tensor:
+        batch = np.stack([resample(item, sample_rate, self.sample_rate) for item in batch])
+        return torch.from_numpy(batch).to(self.device)
+
+    def _restore(self, stem: np.ndarray, sample_rate: int, n_samples: int) -> np.ndarray:
+        """``(b, c, s)`` at the codec rate -> the input rate and exact input length."""
+        stem = np.stack([resample(item, self.sample_rate, sample_rate) for item in stem])
+        if stem.shape[-1] < n_samples:
+            stem = np.pad(stem, [(0, 0), (0, 0), (0, n_samples - stem.shape[-1])])
+        return stem[..., :n_samples].astype(np.float32)
+
+    def _frames(self, seconds: float | None) -> int | None:
+        return None if seconds is None else max(1, round(seconds * self.codec.frame_rate))
+
+    def _plan(self, n_frames: int, chunk_seconds) -> list:
+        settings = self.settings
+        chunk = settings.chunk_seconds if chunk_seconds == "default" else chunk_seconds
+        chunk_frames = self._frames(chunk)
+        overlap = self._frames(settings.overlap_seconds) or 0
+        context = self._frames(settings.context_seconds) or 0
+        if chunk_frames is not None:
+            overlap = min(overlap, chunk_frames - 1)
+        windows = plan_windows(n_frames, chunk_frames, overlap, context)
+        longest = max(w.context_stop - w.context_start for w in windows)
+        if longest > self.masker.config.max_len:
+            raise ConfigError(
+                f"a chunk of {longest} latent frames is longer than the masker's limit "
+                f"({self.masker.config.max_len}); use a shorter chunk_seconds"
+            )
+        return windows
+
+    def mask_latent(self, latent: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``latent (b, d, t)``, ``cond (n, k)`` -> masked latents ``(n, b, d, t)``."""
+        n, b = cond.shape[0], latent.shape[0]
+        masked = self.masker.separate(
+            repeat(latent, "b d t -> (n b) d t", n=n), repeat(cond, "n k -> (n b) k", b=b)
+        )
+        return rearrange(masked, "(n b) d t -> n b d t", n=n)
+
+    def _stem_latents(self, latent, cond, residual: bool) -> torch.Tensor:
+        masked = self.mask_latent(latent, cond)
+        if residual:
+            masked = torch.cat([masked, (latent - masked.sum(0))[None]])
+        return masked
+
+    def _separate_waveform(self, wav, cond, residual, chunk_seconds, progress) -> torch.Tensor:
+        """``wav (b, 1, s)`` at the codec rate -> ``(n [+1], b, frames * hop)``."""
+        hop = self.codec.hop_length
+        n_frames = math.ceil(wav.shape[-1] / hop)
+        wav = nn.functional.pad(wav, (0, n_frames * hop - wav.shape[-1]))
+        n_out = cond.shape[0] + int(residual)
+        out = torch.zeros(n_out, wav.shape[0], n_frames * hop)
+        overlap_add = OverlapAdd()
+        windows = self._plan(n_frames, chunk_seconds)
+        for index, window in enumerate(_progress(windows, progress, "separating")):
+            segment = wav[..., window.context_start * hop : window.context_stop * hop]
+            stems = self._stem_latents(self.codec.encode(segment), cond, residual)
+            decoded = self.codec.decode(rearrange(stems, "n b d t -> (n b) d t"))
+            decoded = rearrange(decoded, "(n b) 1 s -> n b s", n=n_out)
+            core = decoded[..., (window.start - window.context_start) * hop :]
+            core = core[..., : (window.stop - window.start) * hop]
+            weight = fade_weights(core.shape[-1], window.fade_in * hop, window.fade_out * hop)
+            overlap_add.add(window.start * hop, core.float().cpu(), weight)
+            upto = windows[index + 1].start * hop if index + 1 < len(windows) else None
+            start, block = overlap_add.flush(upto)
+            out[..., start : start + block.shape[-1]] = block
+        return out
+
+    # ------------------------------------------------------------------------ code-stream mode
+    @torch.inference_mode()
+    def encode_codes(
+        self, mixture, sample_rate: int | None = None, n_q: int | None = None
+    ) -> CodeStream:
+        """Audio -> :class:`CodeStream` (chunked encoder, then residual VQ)."""
+        wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
+        if len(shape) == 3 and shape[0] != 1:
+            raise AudioInputError("encode one mixture at a time (got a batch)")
+        channels = shape[-2] if len(shape) >= 2 else 1
+        folded = rearrange(wav, "b c s -> (b c) 1 s")
+        hop = self.codec.hop_length
+        n_frames = math.ceil(folded.shape[-1] / hop)
+        folded = nn.functional.pad(folded, (0, n_frames * hop - folded.shape[-1]))
+        codes = []
+        context = self._frames(self.settings.context_seconds) or 0
+        for window in plan_windows(n_frames, self._frames(self.settings.chunk_seconds), 0, context):
+            segment = folded[..., window.context_start * hop : window.context_stop * hop]
+            latent = self.codec.encode(segment)
+            keep = latent[..., window.start - window.context_start : window.stop - window.context_start]
+            codes.append(self.codec.quantize(keep, n_q).cpu())
+        return CodeStream(
+            codes=torch.cat(codes, dim=-1),
+            channels=channels,
+            original_length=shape[-1],
+            sample_rate=sample_rate,
+            input_db=_loudness(wav[0].cpu(), self.sample_rate),
+            codec=self.codec.name,
+            fingerprint=self.codec.fingerprint(),
+            normalized=False,
+        )
+
+    @torch.inference_mode()
+    def decode_codes(self, stream: CodeStream) -> np.ndarray:
+        """:class:`CodeStream` -> ``(channels, samples)`` at the stream's sample rate."""
+        stream.check_codec(self.codec)
+        hop = self.codec.hop_length
+        codes = stream.codes.to(self.device)
+        n_frames = codes.shape[-1]
+        context = self._frames(self.settings.context_seconds) or 0
+        pieces = []
+        for window in plan_windows(n_frames, self._frames(self.settings.chunk_seconds), 0, context):
+            latent = self.codec.dequantize(codes[..., window.context_start : window.context_stop])
+            wav = self.codec.decode(latent)[:, 0]
+            start = (window.start - window.context_start) * hop
+            pieces.append(wav[..., start : start + (window.stop - window.start) * hop].cpu())
+        wav = torch.cat(pieces, dim=-1)
+        if stream.normalized:  # DAC's decompress semantics: restore the recorded loudness
+            wav = wav * 10 ** ((stream.input_db - _loudness(wav, self.sample_rate)) / 20)
+        else:
+            wav = wav * 10 ** (float(stream.extra.get("gain_db", 0.0)) / 20)
+        wav = rearrange(wav, "(b c) s -> b c s", c=stream.channels)[0].numpy()
+        wav = resample(wav, self.sample_rate, stream.sample_rate)
+        if wav.shape[-1] < stream.original_length:
+            wav = np.pad(wav, [(0, 0), (0, stream.original_length - wav.shape[-1])])
+        return wav[..., : stream.original_length].astype(np.float32)
+
+    @torch.inference_mode()
+    def separate_codes(
+        self, stream: CodeStream, prompts: Sequence[Any] | str, residual: bool = False
+    ) -> dict[str, CodeStream]:
+        """Code-stream mode: codes in, one :class:`CodeStream` per prompt out.
+
+        The codec's encoder and decoder never run: codes are dequantized, masked, and
+        re-quantized with as many codebooks as the input had.
+        """
+        stream.check_codec(self.codec)
+        cond, labels = self.encode_prompts(prompts)
+        codes = stream.codes.to(self.device)
+        n_q, n_frames = codes.shape[1], codes.shape[-1]
+        windows = self._plan(n_frames, "default")
+        n_out = len(labels) + int(residual)
+        outputs: list[list[torch.Tensor]] = [[] for _ in range(n_out)]
+        energy = torch.zeros(n_out + 1, dtype=torch.float64)
+        overlap_add = OverlapAdd()
+        for index, window in enumerate(windows):
+            latent = self.codec.dequantize(codes[..., window.context_start : window.context_stop])
+            stems = self._stem_latents(latent, cond, residual)
+            lo, hi = window.start - window.context_start, window.stop - window.context_start
+            core = torch.cat([stems[..., lo:hi], latent[None, ..., lo:hi]])
+            overlap_add.add(window.start, core.float(), fade_weights(hi - lo, window.fade_in, window.fade_out))
+            upto = windows[index + 1].start if index + 1 < len(windows) else None
+            _, block = overlap_add.flush(upto)
+            energy += block.pow(2).flatten(1).sum(1).double().cpu()
+            for stem_index in range(n_out):
+                outputs[stem_index].append(self.codec.quantize(block[stem_index], n_q).cpu())
+        labels = labels + (["residual"] if residual else [])
+        mixture_energy = float(energy[-1].clamp_min(1e-12))
+        gain_db = stream.input_db - NORMALIZED_DB if stream.normalized else float(stream.extra.get("gain_db", 0.0))
+        result = {}
+        for stem_index, label in enumerate(labels):
+            ratio = float(energy[stem_index].clamp_min(1e-12)) / mixture_energy
+            result[label] = CodeStream(
+                codes=torch.cat(outputs[stem_index], dim=-1),
+                channels=stream.channels,
+                original_length=stream.original_length,
+                sample_rate=stream.sample_rate,
+                input_db=stream.input_db + 10 * math.log10(ratio),  # estimate, for DAC's decoder
+                codec=self.codec.name,
+                fingerprint=self.codec.fingerprint(),
+                normalized=False,
+                extra={"gain_db": gain_db, "prompt": label},
+            )
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.config, "settings": asdict(self.settings)}
+
+
+def _loudness(wav: torch.Tensor, sample_rate: int) -> float:
+    """Integrated loudness (LUFS) of ``(c, s)`` as descript-audio-codec measures it."""
+    from audiotools import AudioSignal
+
+    signal = AudioSignal(wav.float().reshape(1, -1, wav.shape[-1]), sample_rate)
+    return float(signal.loudness().reshape(-1)[0])
+
+
+def _progress(items, enabled: bool, description: str):
+    if not enabled or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=description, unit="chunk", leave=False)
