@@ -1,0 +1,192 @@
+"""The Separator: wave and code-stream modes, batching, chunking, save/load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from codecsep_mm import Separator
+from codecsep_mm.errors import AudioInputError, ConfigError, PromptError, UnknownNameError, WeightsNotFoundError
+from conftest import tone_mix
+
+
+@pytest.fixture(scope="module")
+def sep():
+    return Separator.from_pretrained("tiny")
+
+
+def snr_db(reference, estimate):
+    return 10 * np.log10((reference**2).sum() / ((reference - estimate) ** 2).sum())
+
+
+def test_shapes_follow_the_input(sep):
+    mono = tone_mix(1.0)[0]
+    stereo = tone_mix(1.0, channels=2)
+    batch = np.stack([stereo, stereo * 0.5])
+    assert sep.separate(mono, ["a", "b"]).stems.shape == (2, 16000)
+    assert sep.separate(stereo, ["a"]).stems.shape == (1, 2, 16000)
+    result = sep.separate(batch, ["a", "b", "c"], residual=True)
+    assert result.stems.shape == (3, 2, 2, 16000) and result.residual.shape == (2, 2, 16000)
+    assert [label for label, _ in result.items()] == ["a", "b", "c", "residual"]
+
+
+def test_stereo_channels_are_processed_independently(sep):
+    stereo = tone_mix(1.0, channels=2)
+    both = sep.separate(stereo, ["x"]).stems[0]
+    left = sep.separate(stereo[:1], ["x"]).stems[0]
+    assert np.allclose(both[:1], left, atol=1e-5)
+
+
+def test_any_sample_rate_and_exact_length(sep):
+    wav = tone_mix(1.0, sample_rate=44100)[:, :44099]
+    result = sep.separate(wav, ["a"], sample_rate=44100)
+    assert result.sample_rate == 44100 and result.stems.shape == (1, 1, 44099)
+
+
+def test_codec_encoder_runs_once_for_all_prompts(sep, monkeypatch):
+    calls = []
+    original = sep.codec.encode
+    monkeypatch.setattr(sep.codec, "encode", lambda wav: calls.append(wav.shape) or original(wav))
+    sep.separate(tone_mix(1.0), ["a", "b", "c", "d"])
+    assert len(calls) == 1 and calls[0][0] == 1
+
+
+def test_residual_is_the_latent_left_over(sep):
+    latent = sep.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
+    cond, _ = sep.encode_prompts(["a", "b"])
+    stems = sep._stem_latents(latent, cond, residual=True)
+    assert torch.allclose(stems.sum(0), latent, atol=1e-4)
+
+
+def test_chunked_matches_whole_file_away_from_edges(sep):
+    wav = tone_mix(8.0, seed=3)
+    whole = sep.separate(wav, ["a dog"], chunk_seconds=None).stems
+    chunked = sep.separate(wav, ["a dog"], chunk_seconds=2.0).stems
+    interior = slice(16000, -16000)
+    assert snr_db(whole[..., interior], chunked[..., interior]) > 30
+
+
+def test_chunking_is_exact_for_the_codec_path(sep, monkeypatch):
+    monkeypatch.setattr(sep.masker, "separate", lambda latent, cond: latent)
+    wav = tone_mix(6.0, seed=1)
+    whole = sep.separate(wav, ["x"], chunk_seconds=None).stems
+    chunked = sep.separate(wav, ["x"], chunk_seconds=1.0).stems
+    assert snr_db(whole, chunked) > 60
+
+
+def test_chunk_size_bounds_the_work_per_step(sep, monkeypatch):
+    lengths = []
+    original = sep.codec.encode
+    monkeypatch.setattr(sep.codec, "encode", lambda wav: lengths.append(wav.shape[-1]) or original(wav))
+    sep.separate(tone_mix(20.0), ["x"], chunk_seconds=2.0)
+    context = sep.settings.context_seconds
+    assert len(lengths) > 5 and max(lengths) <= (2.0 + 2 * context) * 16000
+
+
+def test_code_stream_never_runs_the_codec_encoder_or_decoder(sep, monkeypatch):
+    stream = sep.encode_codes(tone_mix(3.0, channels=2))
+    for name in ("encode", "decode"):
+        monkeypatch.setattr(sep.codec, name, lambda *a: pytest.fail("codec ran in code-stream mode"))
+    stems = sep.separate_codes(stream, ["a", "b"], residual=True)
+    assert list(stems) == ["a", "b", "residual"]
+    for stem in stems.values():
+        assert stem.codes.shape == stream.codes.shape and stem.channels == 2
+        assert stem.fingerprint == sep.codec.fingerprint()
+
+
+def test_code_stream_matches_wave_mode_on_quantized_latents(sep):
+    stream = sep.encode_codes(tone_mix(2.0))
+    stems = sep.separate_codes(stream, ["a"])
+    latent = sep.codec.dequantize(stream.codes)
+    cond, _ = sep.encode_prompts(["a"])
+    expected = sep.codec.quantize(sep.mask_latent(latent, cond)[0])
+    assert (stems["a"].codes == expected).float().mean() > 0.95
+
+
+def test_encode_decode_codes_restore_length_and_channels(sep):
+    wav = tone_mix(1.5, sample_rate=22050, channels=2)[:, :33001]
+    stream = sep.encode_codes(wav, sample_rate=22050)
+    out = sep.decode_codes(stream)
+    assert out.shape == (2, 33001) and stream.sample_rate == 22050
+
+
+def test_save_and_load_roundtrip_exactly(sep, tmp_path):
+    sep.save_pretrained(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "masker.safetensors"]
+    again = Separator.from_pretrained(tmp_path / "model")
+    wav = tone_mix(1.0)
+    assert np.array_equal(sep.separate(wav, ["a"]).stems, again.separate(wav, ["a"]).stems)
+
+
+def test_codec_weights_are_stored_when_not_a_preset(sep, tmp_path):
+    sep.config["codec"] = {"preset": "my-own-codec"}
+    try:
+        sep.save_pretrained(tmp_path / "m")
+    finally:
+        sep.config["codec"] = {"preset": "tiny"}
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["codec"]["weights"] == "codec.safetensors"
+    again = Separator.from_pretrained(tmp_path / "m")
+    wav = tone_mix(1.0)
+    assert np.allclose(sep.separate(wav, ["a"]).stems, again.separate(wav, ["a"]).stems, atol=1e-5)
+
+
+def test_loading_is_strict(sep, tmp_path):
+    sep.save_pretrained(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["masker"]["n_layers"] = 3
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="do not fit"):
+        Separator.from_pretrained(tmp_path / "m")
+    config["masker"]["n_layers"] = 2
+    config["colour"] = "blue"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="unknown keys"):
+        Separator.from_pretrained(tmp_path / "m")
+
+
+def test_named_model_errors():
+    with pytest.raises(UnknownNameError, match="tiny"):
+        Separator.from_pretrained("no-such-model")
+    with pytest.raises(WeightsNotFoundError, match="random-weights"):
+        Separator.from_pretrained("codecsep-paper-16k")
+
+
+def test_paper_model_with_random_weights_builds_offline():
+    sep = Separator.from_pretrained("codecsep-paper-16k", random_weights=True)
+    assert sep.codec.latent_dim == 1024 and sep.masker.config.cond_dim == 512
+    result = sep.separate(tone_mix(0.5), ["speech"])
+    assert result.stems.shape == (1, 1, 8000) and np.isfinite(result.stems).all()
+
+
+def test_space_mismatch_is_refused(sep):
+    from codecsep_mm import prompts
+
+    other = prompts.create("hash-text", embed_dim=64, space="clap-laion-630k")
+    with pytest.raises(PromptError, match="trained in 'hash-text-64'"):
+        sep._check_space(other)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros(16000, np.float32), "silent"),
+        (np.zeros(0, np.float32), "zero length"),
+        (np.full(100, np.nan, np.float32), "NaN"),
+        (np.ones((3, 100), np.float32), "3 channels"),
+    ],
+)
+def test_bad_arrays(sep, bad, match):
+    with pytest.raises(AudioInputError, match=match):
+        sep.separate(bad, ["a"])
+
+
+def test_bad_prompts(sep):
+    with pytest.raises(PromptError, match="empty text"):
+        sep.separate(tone_mix(0.5), ["  "])
+    with pytest.raises(PromptError, match="no prompt"):
+        sep.separate(tone_mix(0.5), [])
