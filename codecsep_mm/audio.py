@@ -40,7 +40,7 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioInputError(
             f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
         ) from error
-    if info.frames > 0 and data.shape[0] < info.frames:
+    if info.frames > 0 and data.shape[0] < info.frames or _wav_data_missing(path):
         raise AudioInputError(
             f"{path}: truncated audio ({data.shape[0]} of {info.frames} frames readable); "
             "re-export the file"
@@ -48,6 +48,27 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     wav = np.ascontiguousarray(data.T)
     check_waveform(wav, name=str(path))
     return wav, int(sample_rate)
+
+
+def _wav_data_missing(path: Path) -> bool:
+    """True when a RIFF/WAVE file's ``data`` chunk claims more bytes than the file holds.
+
+    libsndfile silently reads what is there, so a cut-off download would otherwise pass.
+    """
+    import struct
+
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"RIFF" or handle.read(8)[4:] != b"WAVE":
+            return False
+        offset = 12
+        while offset + 8 <= size:
+            handle.seek(offset)
+            chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+            if chunk_id == b"data":
+                return chunk_size != 0xFFFFFFFF and offset + 8 + chunk_size > size
+            offset += 8 + chunk_size + (chunk_size & 1)
+    return False
 
 
 def check_waveform(wav: np.ndarray, name: str = "audio") -> None:

@@ -133,7 +133,7 @@ def profile_separator(
         f"totals: counted on whole calls over {seconds:g} s (chunk context and overlap included)",
         "prompt encoding runs once per prompt and is not included",
     ]
-    result = Profile(name, str(device), params, gmacs, totals, seconds, n, chunk_frames, notes=notes)
+    result = Profile(name, str(device), params, gmacs, totals, seconds, n_prompts, chunk_frames, notes=notes)
     if time_runs:
         result.rtf = time_modes(separator, seconds, n_prompts)
         result.peak_memory_mb = peak_memory_mb(device)

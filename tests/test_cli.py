@@ -1,0 +1,177 @@
+"""The command line: outputs, JSON summaries, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codecsep_mm.cli import expand_inputs, main, slugify
+from conftest import tone_mix
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def wav_file(tmp_path):
+    path = tmp_path / "in" / "mix.wav"
+    path.parent.mkdir()
+    sf.write(path, tone_mix(1.0).T, 16000)
+    return path
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_separate_writes_one_file_per_prompt_and_residual(capsys, wav_file, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, "separate", wav_file, "--text", "A dog, barking!", "--text", "speech",
+                          "--residual", "-o", out, "--format", "flac", "--json")
+    assert code == 0
+    summary = json.loads(stdout)
+    assert set(summary["results"][0]["outputs"]) == {"a-dog-barking", "speech", "residual"}
+    assert files_under(out) == ["mix/a-dog-barking.flac", "mix/residual.flac", "mix/speech.flac"]
+    data, rate = sf.read(out / "mix" / "speech.flac")
+    assert rate == 16000 and data.shape == (16000,)
+
+
+def test_separate_batches_folders_and_globs(capsys, tmp_path):
+    folder = tmp_path / "many"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.wav", "sub/b.flac", "sub/a.wav"):
+        sf.write(folder / name, tone_mix(0.5).T, 16000)
+    code, _, _ = run(capsys, "separate", folder, str(folder / "*.wav"), "--text", "x", "-o", tmp_path / "o")
+    assert code == 0
+    assert files_under(tmp_path / "o") == ["a-2/x.wav", "a/x.wav", "b/x.wav"]
+    assert len(expand_inputs([str(folder), str(folder / "*.wav")])) == 3
+
+
+def test_code_stream_commands(capsys, wav_file, tmp_path):
+    codes = tmp_path / "mix.dac"
+    assert run(capsys, "encode", wav_file, "-o", codes)[0] == 0
+    assert run(capsys, "separate-codes", codes, "--text", "speech", "--residual", "-o", tmp_path / "s")[0] == 0
+    assert files_under(tmp_path / "s") == ["residual.dac", "speech.dac"]
+    assert run(capsys, "decode", tmp_path / "s" / "speech.dac", "-o", tmp_path / "speech.wav")[0] == 0
+    assert sf.info(tmp_path / "speech.wav").frames == 16000
+
+
+def test_models_and_profile(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert code == 0 and rows["tiny"]["ready"] and not rows["codecsep-paper-16k"]["ready"]
+    code, out, _ = run(capsys, "profile", "--model", "tiny", "--seconds", "2", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["totals"]["code-stream mode"] < report["totals"]["wave mode"]
+    assert report["rtf"]["wave mode"] > 0 and report["peak_memory_mb"] > 0
+
+
+def test_slugify():
+    assert slugify("  Solo PIANO -- soft ") == "solo-piano-soft"
+    assert slugify("???") == "prompt"
+
+
+def _bad_wavs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    cases = {}
+
+    def write(name, data, rate=16000):
+        path = tmp_path / name
+        sf.write(path, data, rate, subtype="FLOAT")
+        return path
+
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00\x00\x00garbage" * 10)
+    truncated = write("truncated.wav", tone_mix(1.0).T)
+    truncated.write_bytes(truncated.read_bytes()[:-30000])
+    cases["missing"] = (tmp_path / "nope.wav", "no such file")
+    cases["corrupt"] = (corrupt, "cannot read audio")
+    cases["truncated"] = (truncated, "truncated")
+    cases["empty"] = (write("empty.wav", np.zeros((0, 1), np.float32)), "zero length")
+    cases["silent"] = (write("silent.wav", np.zeros((16000, 1), np.float32)), "silent")
+    nan = np.ones((16000, 1), np.float32)
+    nan[5] = np.inf
+    cases["nan"] = (write("nan.wav", nan), "NaN or infinite")
+    cases["channels"] = (write("surround.wav", np.ones((16000, 6), np.float32) * 0.1), "6 channels")
+    return cases
+
+
+@pytest.mark.parametrize("case", ["missing", "corrupt", "truncated", "empty", "silent", "nan", "channels"])
+def test_bad_audio_gives_one_line_error_and_no_output(capsys, tmp_path, case):
+    path, message = _bad_wavs(tmp_path)[case]
+    before = digest(path) if path.exists() else None
+    code, out, err = run(capsys, "separate", path, "--text", "x", "-o", tmp_path / "out")
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("codecsep-mm: error:") and message in err
+    assert files_under(tmp_path / "out") == []
+    assert (digest(path) if path.exists() else None) == before
+
+
+def test_unknown_model(capsys, wav_file, tmp_path):
+    code, _, err = run(capsys, "separate", wav_file, "--model", "giant", "--text", "x", "-o", tmp_path / "o")
+    assert code != 0 and "unknown model 'giant'" in err and err.count("\n") == 1
+
+
+def test_weights_missing_offline(capsys, wav_file, tmp_path):
+    code, _, err = run(capsys, "separate", wav_file, "--model", "codecsep-paper-16k", "--text", "x", "-o", tmp_path / "o")
+    assert code != 0 and "not found" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "download", "dac-16khz", "--timeout", "3")
+    assert code != 0 and "could not download" in err
+
+
+def test_output_folder_that_is_a_file(capsys, wav_file, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    code, _, err = run(capsys, "separate", wav_file, "--text", "x", "-o", target)
+    assert code != 0 and "is a file" in err and target.read_text() == "keep me"
+
+
+def test_dac_file_from_another_codec(capsys, tmp_path):
+    from codecsep_mm.codecs import CodeStream, create_codec, write_dac_file
+
+    other = create_codec("dac-16khz", random_weights=True)
+    codes = other.quantize(other.encode(torch.randn(1, 1, 3200) * 0.1))
+    path = write_dac_file(tmp_path / "other.dac", CodeStream(codes, 1, 3200, 16000, codec="dac-16khz",
+                                                             fingerprint=other.fingerprint()))
+    before = digest(path)
+    code, _, err = run(capsys, "separate-codes", path, "--text", "x", "-o", tmp_path / "o")
+    assert code != 0 and "dac-16khz" in err and "re-encode" in err
+    code, _, err = run(capsys, "decode", path, "-o", tmp_path / "x.wav")
+    assert code != 0 and not (tmp_path / "x.wav").exists() and digest(path) == before
+
+
+def test_never_overwrites_the_input(capsys, wav_file):
+    before = digest(wav_file)
+    code, _, err = run(capsys, "decode", wav_file, "-o", wav_file)
+    assert code != 0 and digest(wav_file) == before
+
+
+def test_installed_entry_point_exit_code(tmp_path):
+    env = {**os.environ, "CODECSEP_MM_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "codecsep_mm", "separate", str(tmp_path / "x.wav"),
+                           "--text", "x", "-o", str(tmp_path / "o")], capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stderr.strip().endswith("no such file; check the path")
+
+
+def test_import_is_light():
+    code = ("import sys, codecsep_mm, codecsep_mm.prompts, codecsep_mm.cli; "
+            "heavy = {'gradio','laion_clap','open_clip','dac','sentence_transformers','transformers','torch'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ("[]", "['torch']")
