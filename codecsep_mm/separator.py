@@ -18,7 +18,7 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
-from codecsep_mm.audio import as_channels_first, check_waveform, load_audio, resample
+from codecsep_mm.audio import check_waveform, load_audio, resample
 from codecsep_mm.codecs import CodeStream
 from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
 from codecsep_mm.masker import FiLMTransformerMasker
@@ -114,6 +114,9 @@ class Separator(nn.Module):
         self.masker = masker.eval()
         self.prompt_encoder = prompt_encoder
         self.space = space
+        self.encoders: dict[str, Any] = {}
+        self.encoders_by_name: dict[str, Any] = {}
+        self.projections: dict[str, Any] = {}
         self.settings = settings or SeparationSettings()
         self.config = dict(config or {})
         if masker.config.latent_dim != codec.latent_dim:
@@ -121,7 +124,7 @@ class Separator(nn.Module):
                 f"masker latent_dim {masker.config.latent_dim} != codec latent_dim "
                 f"{codec.latent_dim}; the masker was built for another codec"
             )
-        self._check_space(prompt_encoder)
+        self.add_prompt_encoder(prompt_encoder)
 
     # ----------------------------------------------------------------------------------- loading
     @classmethod
@@ -152,30 +155,96 @@ class Separator(nn.Module):
         return self.codec.sample_rate
 
     # ----------------------------------------------------------------------------------- prompts
-    def _check_space(self, encoder) -> None:
-        if encoder.space != self.space:
+    def _check_space(self, encoder, projection=None) -> None:
+        end = projection.target_space if projection is not None else encoder.space
+        if projection is not None and projection.source_space != encoder.space:
             raise PromptError(
-                f"prompt encoder '{encoder.name}' embeds into space '{encoder.space}', but this "
+                f"projection from '{projection.source_space}' does not take encoder "
+                f"'{encoder.name}' ({encoder.space})"
+            )
+        if end != self.space:
+            raise PromptError(
+                f"prompt encoder '{encoder.name}' embeds into space '{end}', but this "
                 f"masker was trained in '{self.space}'; use an encoder of that space or a "
                 "projection into it"
             )
 
-    def encode_prompts(self, prompts: Sequence[Any]) -> tuple[torch.Tensor, list[str]]:
-        """Prompts -> ``(cond (n, k), labels)``. Strings are encoded by the default text encoder."""
-        if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
-            prompts = [prompts]
-        if len(prompts) == 0:
-            raise PromptError("no prompt given; pass at least one, e.g. ['speech']")
-        for prompt in prompts:
-            if not isinstance(prompt, str):
-                raise PromptError(f"unsupported prompt {prompt!r}; pass text")
-        cond = self.prompt_encoder.encode(list(prompts))
-        if cond.shape[-1] != self.masker.config.cond_dim:
+    def add_prompt_encoder(self, encoder, projection=None, default: bool = True) -> None:
+        """Make ``encoder`` (optionally through ``projection``) a way to prompt this masker.
+
+        The path must end in the masker's space. With ``default`` it becomes the encoder for its
+        modality; it is also reachable by name through ``Prompt(..., encoder=NAME)``.
+        """
+        self._check_space(encoder, projection)
+        self.encoders_by_name[encoder.name] = encoder
+        if projection is not None:
+            self.projections[encoder.space] = projection
+        if default:
+            self.encoders[encoder.modality] = encoder
+
+    def _encoder_for(self, prompt):
+        from codecsep_mm import prompts as registry
+
+        if prompt.encoder is not None:
+            if prompt.encoder not in self.encoders_by_name:
+                self.encoders_by_name[prompt.encoder] = registry.create(prompt.encoder)
+            encoder = self.encoders_by_name[prompt.encoder]
+        elif prompt.modality in self.encoders:
+            encoder = self.encoders[prompt.modality]
+        else:
             raise PromptError(
-                f"prompt embeddings have {cond.shape[-1]} dims, the masker expects "
+                f"this model has no {prompt.modality} prompt encoder; add one with "
+                "Separator.add_prompt_encoder(...) or name one in the prompt"
+            )
+        if encoder.modality != prompt.modality:
+            raise PromptError(
+                f"encoder '{encoder.name}' takes {encoder.modality} prompts, not {prompt.modality}"
+            )
+        projection = self.projections.get(encoder.space)
+        self._check_space(encoder, projection)
+        return encoder, projection
+
+    def embed_prompt(self, prompt) -> torch.Tensor:
+        """One :class:`~codecsep_mm.prompts.Prompt` -> its ``(cond_dim,)`` vector in the masker space."""
+        from codecsep_mm.prompts.base import l2_normalize
+
+        encoder, projection = self._encoder_for(prompt)
+        embedding = encoder.encode([prompt.encoder_input()])
+        if projection is not None:
+            embedding = projection(embedding)
+        if embedding.shape[-1] != self.masker.config.cond_dim:
+            raise PromptError(
+                f"prompt embeddings have {embedding.shape[-1]} dims, the masker expects "
                 f"{self.masker.config.cond_dim}"
             )
-        return cond.to(self.device, torch.float32), [str(p) for p in prompts]
+        return l2_normalize(embedding)[0]
+
+    def encode_queries(self, prompts) -> tuple[torch.Tensor, list[str], list[bool]]:
+        """Prompts -> ``(cond (n, k), labels, negative flags)``.
+
+        Each item may be text, a :class:`~codecsep_mm.prompts.Prompt`, a list of prompts (combined
+        by weighted mean) or a :class:`~codecsep_mm.prompts.Query` (possibly negative).
+        """
+        from codecsep_mm.prompts.base import l2_normalize
+        from codecsep_mm.prompts.query import Prompt, Query, as_query
+
+        if isinstance(prompts, (str, Prompt, Query)):
+            prompts = [prompts]
+        if not isinstance(prompts, Sequence) or len(prompts) == 0:
+            raise PromptError("no prompt given; pass at least one, e.g. ['speech']")
+        queries = [as_query(item) for item in prompts]
+        rows = []
+        for query in queries:
+            vectors = torch.stack([self.embed_prompt(part) for part in query.parts])
+            weights = torch.tensor([part.weight for part in query.parts], dtype=vectors.dtype)
+            rows.append(l2_normalize((weights[:, None] * vectors).sum(0) / weights.sum()))
+        cond = torch.stack(rows).to(self.device, torch.float32)
+        return cond, [q.describe() for q in queries], [q.negative for q in queries]
+
+    def encode_prompts(self, prompts) -> tuple[torch.Tensor, list[str]]:
+        """Prompts -> ``(cond (n, k), labels)`` (negation flags dropped; see :meth:`encode_queries`)."""
+        cond, labels, _ = self.encode_queries(prompts)
+        return cond, labels
 
     # ------------------------------------------------------------------------------ wave mode
     @torch.inference_mode()
@@ -202,10 +271,10 @@ class Separator(nn.Module):
             Stems shaped ``(n_prompts, *mixture.shape)`` at the mixture's sample rate.
         """
         wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
-        cond, labels = self.encode_prompts(prompts)
+        cond, labels, negative = self.encode_queries(prompts)
         folded = rearrange(wav, "b c s -> (b c) 1 s")
         n_samples = folded.shape[-1]
-        stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress)
+        stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative)
         stems = rearrange(stems[..., :n_samples], "n (b c) s -> n b c s", c=wav.shape[1])
         out = np.stack([self._restore(stem.cpu().numpy(), sample_rate, shape[-1]) for stem in stems])
         out = out.reshape(out.shape[0], *shape)
@@ -273,13 +342,18 @@ class Separator(nn.Module):
         )
         return rearrange(masked, "(n b) d t -> n b d t", n=n)
 
-    def _stem_latents(self, latent, cond, residual: bool) -> torch.Tensor:
+    def _stem_latents(self, latent, cond, residual: bool, negative=None) -> torch.Tensor:
+        """Stem latents ``(n [+1], b, d, t)``: masked (or complement for negative queries), and
+        the residual: the latent minus every positive stem."""
         masked = self.mask_latent(latent, cond)
+        negative = torch.tensor(negative or [False] * len(masked), device=latent.device)
+        stems = torch.where(negative[:, None, None, None], latent[None] - masked, masked)
         if residual:
-            masked = torch.cat([masked, (latent - masked.sum(0))[None]])
-        return masked
+            taken = stems[~negative].sum(0) if (~negative).any() else torch.zeros_like(latent)
+            stems = torch.cat([stems, (latent - taken)[None]])
+        return stems
 
-    def _separate_waveform(self, wav, cond, residual, chunk_seconds, progress) -> torch.Tensor:
+    def _separate_waveform(self, wav, cond, residual, chunk_seconds, progress, negative=None) -> torch.Tensor:
         """``wav (b, 1, s)`` at the codec rate -> ``(n [+1], b, frames * hop)``."""
         hop = self.codec.hop_length
         n_frames = math.ceil(wav.shape[-1] / hop)
@@ -290,7 +364,7 @@ class Separator(nn.Module):
         windows = self._plan(n_frames, chunk_seconds)
         for index, window in enumerate(_progress(windows, progress, "separating")):
             segment = wav[..., window.context_start * hop : window.context_stop * hop]
-            stems = self._stem_latents(self.codec.encode(segment), cond, residual)
+            stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative)
             decoded = self.codec.decode(rearrange(stems, "n b d t -> (n b) d t"))
             decoded = rearrange(decoded, "(n b) 1 s -> n b s", n=n_out)
             core = decoded[..., (window.start - window.context_start) * hop :]
@@ -369,7 +443,7 @@ class Separator(nn.Module):
         re-quantized with as many codebooks as the input had.
         """
         stream.check_codec(self.codec)
-        cond, labels = self.encode_prompts(prompts)
+        cond, labels, negative = self.encode_queries(prompts)
         codes = stream.codes.to(self.device)
         n_q, n_frames = codes.shape[1], codes.shape[-1]
         windows = self._plan(n_frames, "default")
@@ -379,7 +453,7 @@ class Separator(nn.Module):
         overlap_add = OverlapAdd()
         for index, window in enumerate(windows):
             latent = self.codec.dequantize(codes[..., window.context_start : window.context_stop])
-            stems = self._stem_latents(latent, cond, residual)
+            stems = self._stem_latents(latent, cond, residual, negative)
             lo, hi = window.start - window.context_start, window.stop - window.context_start
             core = torch.cat([stems[..., lo:hi], latent[None, ..., lo:hi]])
             overlap_add.add(window.start, core.float(), fade_weights(hi - lo, window.fade_in, window.fade_out))

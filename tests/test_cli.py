@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import tone_mix
 
 from codecsep_mm.cli import expand_inputs, main, slugify
-from conftest import tone_mix
 
 
 def run(capsys, *argv):

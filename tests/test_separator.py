@@ -7,10 +7,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import tone_mix
 
 from codecsep_mm import Separator
-from codecsep_mm.errors import AudioInputError, ConfigError, PromptError, UnknownNameError, WeightsNotFoundError
-from conftest import tone_mix
+from codecsep_mm.errors import (
+    AudioInputError,
+    ConfigError,
+    PromptError,
+    UnknownNameError,
+    WeightsNotFoundError,
+)
 
 
 @pytest.fixture(scope="module")

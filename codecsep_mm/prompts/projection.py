@@ -1,0 +1,191 @@
+"""Projections from a prompt encoder's space into the masker's conditioning space.
+
+- :class:`IdentityProjection`: the encoder already embeds into the masker's space (e.g. CLAP audio
+  into a CLAP-text-trained masker).
+- :class:`LinearProjection`: fitted by ridge least squares on paired embeddings, or bridged through
+  text (:func:`fit_text_bridge`: fit CLIP-text -> CLAP-text on captions, apply to CLIP images).
+- :class:`LabelBridge`: training-free; scores the input against a label vocabulary in the source
+  space and returns the softmax-weighted target-space embeddings of the top labels.
+
+Every projection maps ``(b, d_in)`` -> ``(b, d_out)`` and L2-normalises its output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from codecsep_mm.errors import ConfigError
+from codecsep_mm.prompts.base import l2_normalize
+
+LINEAR_FILE = "projection.safetensors"
+
+
+@runtime_checkable
+class Projection(Protocol):
+    source_space: str
+    target_space: str
+
+    def __call__(self, embedding: torch.Tensor) -> torch.Tensor: ...
+
+
+class IdentityProjection:
+    """Leaves embeddings as they are; source and target space are the same."""
+
+    def __init__(self, space: str):
+        self.source_space = self.target_space = space
+
+    def __call__(self, embedding: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(embedding)
+
+
+class LinearProjection:
+    """``y = normalize(x W + b)``, fitted by ridge regression.
+
+    Example:
+        >>> x, y = torch.randn(50, 8), torch.randn(50, 4)
+        >>> LinearProjection.fit(x, y, "a", "b")(x).shape
+        torch.Size([50, 4])
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, source_space: str, target_space: str):
+        self.weight, self.bias = weight.float(), bias.float()
+        self.source_space, self.target_space = source_space, target_space
+
+    @property
+    def in_dim(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def out_dim(self) -> int:
+        return self.weight.shape[1]
+
+    @classmethod
+    def fit(
+        cls, source: torch.Tensor, target: torch.Tensor, source_space: str, target_space: str,
+        ridge: float = 1e-2,
+    ) -> LinearProjection:
+        """Least squares with an L2 penalty on paired rows ``source (n, d_in)``, ``target (n, d_out)``."""
+        if source.shape[0] != target.shape[0] or source.shape[0] < 2:
+            raise ConfigError(
+                f"need the same number (>= 2) of paired embeddings, got {source.shape[0]} and "
+                f"{target.shape[0]}"
+            )
+        x, y = source.double(), target.double()
+        x_mean, y_mean = x.mean(0), y.mean(0)
+        xc = x - x_mean
+        gram = xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype)
+        weight = torch.linalg.solve(gram, xc.T @ (y - y_mean))
+        bias = y_mean - x_mean @ weight
+        return cls(weight.float(), bias.float(), source_space, target_space)
+
+    def __call__(self, embedding: torch.Tensor) -> torch.Tensor:
+        if embedding.shape[-1] != self.in_dim:
+            raise ConfigError(
+                f"projection {self.source_space} -> {self.target_space} takes {self.in_dim}-d "
+                f"embeddings, got {embedding.shape[-1]}-d; fit one for this encoder"
+            )
+        return l2_normalize(embedding.float() @ self.weight + self.bias)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({"weight": self.weight.contiguous(), "bias": self.bias.contiguous()}, str(directory / LINEAR_FILE))
+        config = {"type": "linear", "source_space": self.source_space, "target_space": self.target_space,
+                  "in_dim": self.in_dim, "out_dim": self.out_dim}
+        (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> LinearProjection:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        try:
+            config = json.loads((directory / "config.json").read_text())
+            tensors = load_file(str(directory / LINEAR_FILE))
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{directory}: not a saved linear projection ({error})") from None
+        valid = {"type", "source_space", "target_space", "in_dim", "out_dim"}
+        if set(config) - valid or config.get("type") != "linear" or set(tensors) != {"weight", "bias"}:
+            raise ConfigError(f"{directory}: unexpected projection contents; valid keys: {sorted(valid)}")
+        projection = cls(tensors["weight"], tensors["bias"], config["source_space"], config["target_space"])
+        if (projection.in_dim, projection.out_dim) != (config["in_dim"], config["out_dim"]):
+            raise ConfigError(f"{directory}: weight shape does not match config.json")
+        return projection
+
+
+def fit_text_bridge(source_text, target_text, captions: Sequence[str], ridge: float = 1e-2) -> LinearProjection:
+    """Fit ``source_text.space -> target_text.space`` on captions embedded by both text encoders.
+
+    Apply the result to any encoder of the source space (e.g. CLIP *image* embeddings, which share
+    CLIP text's space) to reach the target space (e.g. CLAP text) without paired images and sounds.
+    """
+    captions = list(captions)
+    return LinearProjection.fit(
+        source_text.encode(captions), target_text.encode(captions), source_text.space, target_text.space, ridge
+    )
+
+
+class LabelBridge:
+    """Training-free bridge through a label vocabulary.
+
+    Args:
+        labels: the vocabulary (e.g. AudioSet class names).
+        source_label_embeddings: ``(n_labels, d_in)``, the labels embedded in the source space
+            (e.g. by CLIP's text tower for CLIP images).
+        target_label_embeddings: ``(n_labels, d_out)``, the labels in the masker's space.
+        temperature: softmax temperature on cosine scores.
+        top_k: keep only the ``top_k`` best-scoring labels.
+    """
+
+    def __init__(
+        self, labels: Sequence[str], source_label_embeddings: torch.Tensor, target_label_embeddings: torch.Tensor,
+        source_space: str, target_space: str, temperature: float = 0.05, top_k: int = 5,
+    ):
+        if len(labels) != source_label_embeddings.shape[0] or len(labels) != target_label_embeddings.shape[0]:
+            raise ConfigError("label-bridge: labels and label embeddings must have the same length")
+        self.labels = list(labels)
+        self.source = l2_normalize(source_label_embeddings)
+        self.target = l2_normalize(target_label_embeddings)
+        self.source_space, self.target_space = source_space, target_space
+        self.temperature, self.top_k = temperature, max(1, min(top_k, len(self.labels)))
+
+    @classmethod
+    def from_encoders(cls, labels: Sequence[str], source_text, target_text, **options) -> LabelBridge:
+        labels = list(labels)
+        return cls(labels, source_text.encode(labels), target_text.encode(labels),
+                   source_text.space, target_text.space, **options)
+
+    def scores(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Softmax weights over the vocabulary, zero outside the top k. Shape ``(b, n_labels)``."""
+        if embedding.shape[-1] != self.source.shape[-1]:
+            raise ConfigError(
+                f"label-bridge from {self.source_space} takes {self.source.shape[-1]}-d embeddings, "
+                f"got {embedding.shape[-1]}-d"
+            )
+        logits = l2_normalize(embedding) @ self.source.T / self.temperature
+        top = logits.topk(self.top_k, dim=-1)
+        weights = torch.zeros_like(logits)
+        return weights.scatter(-1, top.indices, top.values.softmax(-1))
+
+    def top_labels(self, embedding: torch.Tensor) -> list[list[tuple[str, float]]]:
+        """The labels the bridge chose for each input, with their weights (for display)."""
+        scores = self.scores(embedding)
+        return [[(self.labels[i], float(row[i])) for i in row.argsort(descending=True)[: self.top_k]] for row in scores]
+
+    def __call__(self, embedding: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(self.scores(embedding) @ self.target)
+
+
+def sound_event_vocabulary() -> list[str]:
+    """The shipped sound-event vocabulary for label bridges (AudioSet ontology class names)."""
+    path = Path(__file__).with_name("audioset_labels.txt")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
