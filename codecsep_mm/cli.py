@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("separate", help="separate stems from audio files by text prompts")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or globs")
     _model_args(p)
-    p.add_argument("--text", action="append", default=[], metavar="T", help="a text prompt (repeatable)")
+    _prompt_args(p)
     p.add_argument("--residual", action="store_true", help="also write everything else")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("separate-codes", help="code-stream mode: .dac in, one .dac per prompt out")
     p.add_argument("input", metavar="IN.dac")
     _model_args(p)
-    p.add_argument("--text", action="append", default=[], metavar="T", required=True)
+    _prompt_args(p)
     p.add_argument("--residual", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
     p.add_argument("--json", action="store_true")
@@ -89,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_profile)
 
+    p = sub.add_parser("fit-projection", help="fit and save a linear projection between two spaces")
+    p.add_argument("--source", required=True, metavar="ENCODER", help="source encoder (e.g. openclip-text)")
+    p.add_argument("--target", required=True, metavar="ENCODER", help="target encoder (e.g. clap-text)")
+    p.add_argument("--captions", metavar="FILE", help="text file, one caption per line (text bridge)")
+    p.add_argument("--source-embeddings", metavar="X.npy", help="paired embeddings instead of captions")
+    p.add_argument("--target-embeddings", metavar="Y.npy")
+    p.add_argument("--source-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--target-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--ridge", type=float, default=1e-2)
+    p.add_argument("-o", "--out", required=True, metavar="DIR")
+    p.set_defaults(run=cmd_fit_projection)
+
     p = sub.add_parser("download", help="fetch official weights (needs a network)")
     p.add_argument("name", help="a codec preset (dac-16khz, dac-24khz, dac-44khz)")
     p.add_argument("--timeout", type=float, default=30.0, help="socket timeout in seconds")
@@ -102,6 +114,49 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--random-weights", action="store_true",
                    help="random weights (profiling only; output is meaningless)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+
+
+def _prompt_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text", action="append", default=[], metavar="T", help="a text prompt (repeatable)")
+    p.add_argument("--audio-query", action="append", default=[], metavar="FILE",
+                   help="an example recording of the sound to extract (repeatable)")
+    p.add_argument("--image-query", action="append", default=[], metavar="FILE",
+                   help="a picture of the source to extract (repeatable)")
+    p.add_argument("--negative", action="append", default=[], metavar="T",
+                   help="also extract everything except T (repeatable)")
+    p.add_argument("--combine", action="store_true",
+                   help="combine all positive prompts into one stem (equal weights)")
+    p.add_argument("--prompt-encoder", action="append", default=[], metavar="NAME",
+                   help="use this registered encoder for its modality (repeatable)")
+    p.add_argument("--projection", action="append", default=[], metavar="DIR",
+                   help="a saved projection (from fit-projection) for an encoder (repeatable)")
+
+
+def build_queries(args) -> tuple[list, list[str]]:
+    """The prompt flags -> queries and their output file names."""
+    from codecsep_mm.prompts.query import Prompt, Query
+
+    positive = [Prompt.text(t) for t in args.text]
+    positive += [Prompt.audio(path) for path in args.audio_query]
+    positive += [Prompt.image(path) for path in args.image_query]
+    if not positive and not args.negative:
+        raise OutputPathError("no prompt given; add --text, --audio-query, --image-query or --negative")
+    queries = [Query.of(*positive)] if args.combine and positive else [Query.of(p) for p in positive]
+    queries += [Query.everything_except(text) for text in args.negative]
+    return queries, _stem_names([q.describe() for q in queries])
+
+
+def _configure_prompts(separator, args) -> None:
+    from codecsep_mm import prompts
+    from codecsep_mm.prompts.projection import LinearProjection
+
+    projections = {}
+    for directory in args.projection:
+        projection = LinearProjection.load(directory)
+        projections[projection.source_space] = projection
+    for name in args.prompt_encoder:
+        encoder = prompts.create(name)
+        separator.add_prompt_encoder(encoder, projections.get(encoder.space))
 
 
 def _chunk_seconds(text: str):
@@ -169,17 +224,17 @@ def _stem_names(labels: Sequence[str]) -> list[str]:
 def cmd_separate(args) -> int:
     from codecsep_mm.audio import save_audio
 
-    if not args.text:
-        raise OutputPathError("no prompt given; add --text 'what to extract' (repeatable)")
+    queries, names = build_queries(args)
     out = _output_folder(Path(args.out))
     inputs = expand_inputs(args.inputs)
     separator = _load(args)
-    names = _stem_names(args.text)
+    _configure_prompts(separator, args)
+    cond = separator.encode_queries(queries)  # encode once for every input
     folders = _input_folders(inputs, out)
     summary = []
     for source, folder in zip(inputs, folders):
         result = separator.separate(
-            source, args.text, residual=args.residual,
+            source, cond, residual=args.residual,
             chunk_seconds="default" if args.chunk_seconds is None else (args.chunk_seconds or None),
             progress=not (args.no_progress or args.json),
         )
@@ -194,7 +249,7 @@ def cmd_separate(args) -> int:
             save_audio(target, stem, result.sample_rate)
             written[name] = str(target)
         summary.append({"input": str(source), "sample_rate": result.sample_rate,
-                        "prompts": args.text, "outputs": written})
+                        "prompts": result.labels, "outputs": written})
         if not args.json:
             print(f"{source} -> {folder}/ ({', '.join(written)})")
     if args.json:
@@ -218,11 +273,13 @@ def _input_folders(inputs: Sequence[Path], out: Path) -> list[Path]:
 def cmd_separate_codes(args) -> int:
     from codecsep_mm.codecs import read_dac_file, write_dac_file
 
+    queries, names = build_queries(args)
     out = _output_folder(Path(args.out))
     stream = read_dac_file(args.input)
     separator = _load(args)
-    stems = separator.separate_codes(stream, args.text, residual=args.residual)
-    names = _stem_names(args.text) + (["residual"] if args.residual else [])
+    _configure_prompts(separator, args)
+    stems = separator.separate_codes(stream, queries, residual=args.residual)
+    names = names + (["residual"] if args.residual else [])
     written = {}
     for name, (label, stem) in zip(names, stems.items()):
         target = out / f"{name}.dac"
@@ -294,6 +351,45 @@ def cmd_profile(args) -> int:
     result = profile_separator(separator, args.model, seconds=args.seconds, n_prompts=args.prompts)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.to_markdown())
     return 0
+
+
+def cmd_fit_projection(args) -> int:
+    import numpy as np
+    import torch
+
+    from codecsep_mm import prompts
+    from codecsep_mm.prompts.projection import LinearProjection, fit_text_bridge
+
+    source = prompts.create(args.source, **_options(args.source_option))
+    target = prompts.create(args.target, **_options(args.target_option))
+    if args.captions:
+        path = Path(args.captions)
+        if not path.is_file():
+            raise OutputPathError(f"{path}: no such captions file")
+        captions = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        projection = fit_text_bridge(source, target, captions, ridge=args.ridge)
+    elif args.source_embeddings and args.target_embeddings:
+        x = torch.from_numpy(np.load(args.source_embeddings, allow_pickle=False)).float()
+        y = torch.from_numpy(np.load(args.target_embeddings, allow_pickle=False)).float()
+        projection = LinearProjection.fit(x, y, source.space, target.space, ridge=args.ridge)
+    else:
+        raise OutputPathError("give --captions FILE, or --source-embeddings and --target-embeddings")
+    out = projection.save(args.out)
+    print(f"{source.space} -> {target.space}: {projection.in_dim}x{projection.out_dim} saved to {out}")
+    return 0
+
+
+def _options(pairs: Sequence[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise OutputPathError(f"option {pair!r} must look like KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 def cmd_download(args) -> int:

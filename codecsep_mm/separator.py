@@ -261,7 +261,8 @@ class Separator(nn.Module):
 
         Args:
             mixture: a path, or samples shaped ``(s,)``, ``(c, s)`` or ``(b, c, s)``; c <= 2.
-            prompts: one prompt or a list; the codec encoder runs once for all of them.
+            prompts: one prompt or a list (text, Prompt, list of Prompts = combined, Query), or
+                the result of :meth:`encode_queries`; the codec encoder runs once for all of them.
             sample_rate: rate of an array mixture (default: the codec's); any rate is resampled.
             residual: also return everything else (the latent not taken by any prompt).
             chunk_seconds: override the chunk length; ``None`` processes the whole input at once.
@@ -271,7 +272,10 @@ class Separator(nn.Module):
             Stems shaped ``(n_prompts, *mixture.shape)`` at the mixture's sample rate.
         """
         wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
-        cond, labels, negative = self.encode_queries(prompts)
+        if isinstance(prompts, tuple) and len(prompts) == 3 and torch.is_tensor(prompts[0]):
+            cond, labels, negative = prompts  # already encoded by encode_queries
+        else:
+            cond, labels, negative = self.encode_queries(prompts)
         folded = rearrange(wav, "b c s -> (b c) 1 s")
         n_samples = folded.shape[-1]
         stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative)

@@ -175,3 +175,32 @@ def test_import_is_light():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in ("[]", "['torch']")
+
+
+def test_negative_and_combined_prompts(capsys, wav_file, tmp_path):
+    code, out, _ = run(capsys, "separate", wav_file, "--text", "speech", "--text", "dog", "--combine",
+                       "--negative", "speech", "-o", tmp_path / "o", "--json")
+    assert code == 0
+    assert set(json.loads(out)["results"][0]["outputs"]) == {"speech-dog", "not-speech"}
+
+
+def test_audio_query_without_audio_encoder_is_a_clear_error(capsys, wav_file, tmp_path):
+    code, _, err = run(capsys, "separate", wav_file, "--audio-query", wav_file, "-o", tmp_path / "o")
+    assert code != 0 and "no audio prompt encoder" in err and files_under(tmp_path / "o") == []
+
+
+def test_unknown_prompt_encoder(capsys, wav_file, tmp_path):
+    code, _, err = run(capsys, "separate", wav_file, "--text", "x", "--prompt-encoder", "nope", "-o", tmp_path / "o")
+    assert code != 0 and "unknown prompt encoder 'nope'" in err
+
+
+def test_fit_projection_from_captions(capsys, tmp_path):
+    captions = tmp_path / "captions.txt"
+    captions.write_text("\n".join(f"sound number {i}" for i in range(40)))
+    code, out, _ = run(capsys, "fit-projection", "--source", "hash-text", "--source-option", "embed_dim=32",
+                       "--source-option", "space=src", "--target", "hash-text", "--captions", captions,
+                       "-o", tmp_path / "proj")
+    assert code == 0 and "src -> hash-text-64" in out
+    from codecsep_mm.prompts.projection import LinearProjection
+
+    assert LinearProjection.load(tmp_path / "proj").weight.shape == (32, 64)
