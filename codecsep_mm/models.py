@@ -163,6 +163,44 @@ def load_model(
     return _build(model.config, random_weights=random_weights, seed=model.seed, download=download)
 
 
+def build_separator(
+    encoder,
+    codec: str = "tiny",
+    masker: str = "default",
+    seed: int = 0,
+    **masker_overrides: Any,
+):
+    """A new (untrained) Separator whose masker is conditioned in ``encoder``'s space.
+
+    The masker's ``latent_dim`` and ``cond_dim`` follow the codec and the encoder. Train it with the
+    training engine, then ``save_pretrained``.
+
+    Example:
+        >>> from codecsep_mm import prompts
+        >>> sep = build_separator(prompts.create("hash-text", embed_dim=32), masker="tiny")
+        >>> sep.space, sep.masker.config.cond_dim
+        ('hash-text-32', 32)
+    """
+    from codecsep_mm.codecs import create_codec
+    from codecsep_mm.separator import SeparationSettings, Separator
+
+    codec_backend = create_codec(codec)
+    masker_cfg = masker_config(
+        masker, latent_dim=codec_backend.latent_dim, cond_dim=encoder.embed_dim, **masker_overrides
+    )
+    torch.manual_seed(seed)
+    config = {
+        "name": f"custom-{encoder.space}",
+        "description": f"{masker} masker on codec {codec}, prompted in {encoder.space}",
+        "codec": {"preset": codec},
+        "prompt_encoder": {"name": encoder.name, "options": getattr(encoder, "options", {})},
+        "space": encoder.space,
+        "masker": masker_cfg.to_dict(),
+    }
+    return Separator(codec_backend, FiLMTransformerMasker(masker_cfg).eval(), encoder, encoder.space,
+                     SeparationSettings(), config=config)
+
+
 def _build(config, random_weights=False, seed=None, download=False, masker_state=None, codec=None):
     from codecsep_mm import prompts
     from codecsep_mm.codecs import create_codec

@@ -316,7 +316,7 @@ class Separator(nn.Module):
         stem = np.stack([resample(item, self.sample_rate, sample_rate) for item in stem])
         if stem.shape[-1] < n_samples:
             stem = np.pad(stem, [(0, 0), (0, 0), (0, n_samples - stem.shape[-1])])
-        return stem[..., :n_samples].astype(np.float32)
+        return stem[..., :n_samples].astype(np.float32, copy=False)
 
     def _frames(self, seconds: float | None) -> int | None:
         return None if seconds is None else max(1, round(seconds * self.codec.frame_rate))
@@ -361,13 +361,12 @@ class Separator(nn.Module):
         """``wav (b, 1, s)`` at the codec rate -> ``(n [+1], b, frames * hop)``."""
         hop = self.codec.hop_length
         n_frames = math.ceil(wav.shape[-1] / hop)
-        wav = nn.functional.pad(wav, (0, n_frames * hop - wav.shape[-1]))
         n_out = cond.shape[0] + int(residual)
         out = torch.zeros(n_out, wav.shape[0], n_frames * hop)
         overlap_add = OverlapAdd()
         windows = self._plan(n_frames, chunk_seconds)
         for index, window in enumerate(_progress(windows, progress, "separating")):
-            segment = wav[..., window.context_start * hop : window.context_stop * hop]
+            segment = _segment(wav, window.context_start * hop, window.context_stop * hop)
             stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative)
             decoded = self.codec.decode(rearrange(stems, "n b d t -> (n b) d t"))
             decoded = rearrange(decoded, "(n b) 1 s -> n b s", n=n_out)
@@ -393,11 +392,10 @@ class Separator(nn.Module):
         folded = rearrange(wav, "b c s -> (b c) 1 s")
         hop = self.codec.hop_length
         n_frames = math.ceil(folded.shape[-1] / hop)
-        folded = nn.functional.pad(folded, (0, n_frames * hop - folded.shape[-1]))
         codes = []
         context = self._frames(self.settings.context_seconds) or 0
         for window in plan_windows(n_frames, self._frames(self.settings.chunk_seconds), 0, context):
-            segment = folded[..., window.context_start * hop : window.context_stop * hop]
+            segment = _segment(folded, window.context_start * hop, window.context_stop * hop)
             latent = self.codec.encode(segment)
             keep = latent[..., window.start - window.context_start : window.stop - window.context_start]
             codes.append(self.codec.quantize(keep, n_q).cpu())
@@ -489,12 +487,33 @@ class Separator(nn.Module):
         return {**self.config, "settings": asdict(self.settings)}
 
 
+def _segment(wav: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """``wav[..., start:stop]``, zero-padded past the end (no padded copy of the whole input)."""
+    piece = wav[..., start:stop]
+    return nn.functional.pad(piece, (0, stop - start - piece.shape[-1]))
+
+
+LOUDNESS_BLOCK_SECONDS = 10.0
+
+
 def _loudness(wav: torch.Tensor, sample_rate: int) -> float:
-    """Integrated loudness (LUFS) of ``(c, s)`` as descript-audio-codec measures it."""
+    """Loudness (LUFS) of ``(c, s)`` as descript-audio-codec measures it, in bounded memory.
+
+    Inputs up to 10 s are measured whole (exactly as DAC does); longer ones in 10 s blocks whose
+    loudness values are power-averaged (an approximation of gated integrated loudness).
+    """
     from audiotools import AudioSignal
 
-    signal = AudioSignal(wav.float().reshape(1, -1, wav.shape[-1]), sample_rate)
-    return float(signal.loudness().reshape(-1)[0])
+    block = int(LOUDNESS_BLOCK_SECONDS * sample_rate)
+    values = []
+    for start in range(0, wav.shape[-1], block):
+        piece = wav[..., start : start + block].float()
+        if piece.shape[-1] < sample_rate // 2 and values:
+            break  # too short to measure; the blocks before it decide
+        signal = AudioSignal(piece.reshape(1, -1, piece.shape[-1]), sample_rate)
+        values.append(float(signal.loudness().reshape(-1)[0]))
+    mean_power = sum(10 ** (v / 10) for v in values) / len(values)
+    return float(10 * math.log10(mean_power))
 
 
 def _progress(items, enabled: bool, description: str):
