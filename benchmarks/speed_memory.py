@@ -26,18 +26,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def worker(model: str, mode: str, seconds: float, device: str) -> dict:
-    import resource
-
     import numpy as np
     import torch
 
     from codecsep_mm import Separator
+    from codecsep_mm.eval.profile import peak_memory_mb
 
     torch.set_num_threads(os.cpu_count() or 1)
     separator = Separator.from_pretrained(model, random_weights=True, device=device)
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal(int(seconds * separator.sample_rate))).astype(np.float32)
-    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline_mb = peak_memory_mb("cpu")
     if mode == "wave":
         separator.separate(audio[:16000], ["speech"])  # warm-up
         start = time.perf_counter()
@@ -50,9 +49,7 @@ def worker(model: str, mode: str, seconds: float, device: str) -> dict:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if device.startswith("cuda"):
-        peak = torch.cuda.max_memory_allocated() / 2**20
+    peak = peak_memory_mb(device)
     return {"mode": mode, "seconds": seconds, "rtf": elapsed / seconds, "peak_mb": peak,
             "model_loaded_mb": baseline_mb, "device": device, "threads": torch.get_num_threads()}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from codecsep_mm.config import from_dict
 from codecsep_mm.errors import ConfigError, UnknownNameError
 
 
@@ -68,11 +69,7 @@ class MaskerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MaskerConfig:
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ConfigError(f"unknown masker config keys {unknown}; valid keys: {valid}")
-        return cls(**data)
+        return from_dict(cls, data, "masker config")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

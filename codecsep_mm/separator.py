@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from torch import nn
 
 from codecsep_mm.audio import check_waveform, load_audio, resample
 from codecsep_mm.codecs import CodeStream
+from codecsep_mm.config import from_dict
 from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
 from codecsep_mm.masker import FiLMTransformerMasker
 from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows
@@ -44,11 +45,7 @@ class SeparationSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ConfigError(f"unknown separation settings {unknown}; valid keys: {valid}")
-        return cls(**data)
+        return from_dict(cls, data, "separation settings")
 
 
 @dataclass

@@ -162,10 +162,21 @@ def time_modes(separator, seconds: float, n_prompts: int = 1) -> dict[str, float
 
 
 def peak_memory_mb(device: torch.device | str = "cpu") -> float:
-    """Peak memory of this process so far: CUDA allocator peak on GPU, peak RSS on CPU."""
+    """Peak memory of this process so far: CUDA allocator peak on GPU, peak RSS on CPU.
+
+    On Linux the peak RSS is read from ``VmHWM`` in ``/proc/self/status``: ``ru_maxrss`` would
+    include the parent's peak when a process is started by fork + exec.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
