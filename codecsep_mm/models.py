@@ -74,8 +74,12 @@ def _paper_config() -> dict[str, Any]:
         "name": "codecsep-paper-16k",
         "description": "CodecSep paper setup: official DAC 16 kHz + CLAP text + the paper masker",
         "codec": {"preset": "dac-16khz"},
-        "prompt_encoder": {"name": "clap-text", "options": {"checkpoint": "630k-audioset-best"}},
-        "space": "clap-laion-630k",
+        # HTSAT-base audio tower + RoBERTa text tower, no fusion (as in DESIGN.md).
+        "prompt_encoder": {
+            "name": "clap-text",
+            "options": {"checkpoint": "music_speech_audioset_epoch_15_esc_89.98"},
+        },
+        "space": "clap-laion-music-speech-audioset",
         "masker": masker_config("codecsep-paper").to_dict(),
         "separation": {"chunk_seconds": 10.0, "overlap_seconds": 0.5, "context_seconds": 0.5},
     }

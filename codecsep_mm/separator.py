@@ -23,7 +23,7 @@ from codecsep_mm.codecs import CodeStream
 from codecsep_mm.config import from_dict
 from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
 from codecsep_mm.masker import FiLMTransformerMasker
-from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows
+from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, release_memory
 
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
 
@@ -172,7 +172,11 @@ class Separator(nn.Module):
         The path must end in the masker's space. With ``default`` it becomes the encoder for its
         modality; it is also reachable by name through ``Prompt(..., encoder=NAME)``.
         """
+        from codecsep_mm.prompts.cache import CachedEncoder
+
         self._check_space(encoder, projection)
+        if not isinstance(encoder, CachedEncoder):
+            encoder = CachedEncoder(encoder)  # repeated prompts are not re-encoded
         self.encoders_by_name[encoder.name] = encoder
         if projection is not None:
             self.projections[encoder.space] = projection
@@ -184,7 +188,9 @@ class Separator(nn.Module):
 
         if prompt.encoder is not None:
             if prompt.encoder not in self.encoders_by_name:
-                self.encoders_by_name[prompt.encoder] = registry.create(prompt.encoder)
+                from codecsep_mm.prompts.cache import CachedEncoder
+
+                self.encoders_by_name[prompt.encoder] = CachedEncoder(registry.create(prompt.encoder))
             encoder = self.encoders_by_name[prompt.encoder]
         elif prompt.modality in self.encoders:
             encoder = self.encoders[prompt.modality]
@@ -374,6 +380,7 @@ class Separator(nn.Module):
             upto = windows[index + 1].start * hop if index + 1 < len(windows) else None
             start, block = overlap_add.flush(upto)
             out[..., start : start + block.shape[-1]] = block
+            release_memory()
         return out
 
     # ------------------------------------------------------------------------ code-stream mode
@@ -396,6 +403,7 @@ class Separator(nn.Module):
             latent = self.codec.encode(segment)
             keep = latent[..., window.start - window.context_start : window.stop - window.context_start]
             codes.append(self.codec.quantize(keep, n_q).cpu())
+            release_memory()
         return CodeStream(
             codes=torch.cat(codes, dim=-1),
             channels=channels,
@@ -421,6 +429,7 @@ class Separator(nn.Module):
             wav = self.codec.decode(latent)[:, 0]
             start = (window.start - window.context_start) * hop
             pieces.append(wav[..., start : start + (window.stop - window.start) * hop].cpu())
+            release_memory()
         wav = torch.cat(pieces, dim=-1)
         if stream.normalized:  # DAC's decompress semantics: restore the recorded loudness
             wav = wav * 10 ** ((stream.input_db - _loudness(wav, self.sample_rate)) / 20)

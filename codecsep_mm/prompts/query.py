@@ -51,8 +51,10 @@ class Prompt:
     def audio(
         cls, clip: Any, sample_rate: int | None = None, weight: float = 1.0, encoder: str | None = None
     ) -> Prompt:
-        """An example of the sound: a file path, or an array with its ``sample_rate``."""
-        if not isinstance(clip, (str, os.PathLike)) and sample_rate is None:
+        """An example of the sound: a file path, an array with its ``sample_rate``, or a list of
+        file paths (several examples, averaged by the encoder)."""
+        paths = clip if isinstance(clip, (list, tuple)) else [clip]
+        if sample_rate is None and not all(isinstance(p, (str, os.PathLike)) for p in paths):
             raise PromptError("an audio query given as an array needs its sample_rate")
         return cls("audio", clip, weight, sample_rate, encoder)
 
@@ -71,12 +73,16 @@ class Prompt:
             return str(self.value)
         if isinstance(self.value, (str, os.PathLike)):
             return f"{self.modality} {Path(self.value).stem}"
+        if isinstance(self.value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in self.value):
+            return f"{self.modality} " + "+".join(Path(v).stem for v in self.value)
         return f"{self.modality} query"
 
     def encoder_input(self) -> Any:
         """What the encoder's ``encode`` receives for this prompt."""
         if self.modality == "audio" and self.sample_rate is not None:
             return (self.value, self.sample_rate)
+        if isinstance(self.value, tuple):
+            return list(self.value)
         return self.value
 
 
