@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import importlib
 import json
 import os
 import re
@@ -18,6 +19,9 @@ from codecsep_mm.errors import CodecSepError, OutputPathError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
 EXIT_USER_ERROR = 2
+# Subsystems that add their own commands: each module has ``register(subparsers)`` and imports
+# nothing heavy at module level (parsers are built on every call of the command).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="a codec preset (dac-16khz, dac-24khz, dac-44khz)")
     p.add_argument("--timeout", type=float, default=30.0, help="socket timeout in seconds")
     p.set_defaults(run=cmd_download)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
