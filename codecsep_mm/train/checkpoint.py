@@ -1,0 +1,111 @@
+"""Training checkpoints: written atomically, loaded strictly, never unpickled beyond plain tensors.
+
+Layout of ``OUT_DIR/checkpoints/last/`` (the state to resume from)::
+
+    masker.safetensors   the masker's weights
+    optimizer.pt         the optimizer's and LR scheduler's states (tensors and numbers; loaded
+                         with weights_only=True)
+    trainer_state.json   step, best validation loss, early-stopping count, scheduler state, config
+
+The folder is first written as ``last.partial`` and then renamed, so a run killed while saving
+keeps the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from codecsep_mm.errors import ConfigError, WeightsNotFoundError
+
+MASKER_FILE = "masker.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+STATE_FILE = "trainer_state.json"
+
+
+def save_checkpoint(directory: Path, masker: torch.nn.Module, optimizer, scheduler,
+                    state: dict[str, Any]) -> Path:
+    """Write a checkpoint folder atomically (``directory.partial`` renamed into place)."""
+    from safetensors.torch import save_file
+
+    partial = directory.with_name(directory.name + ".partial")
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in masker.state_dict().items()}
+    save_file(tensors, str(partial / MASKER_FILE))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+               partial / OPTIMIZER_FILE)
+    (partial / STATE_FILE).write_text(json.dumps(_finite(state), indent=2))
+    if directory.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        directory.rename(old)
+    partial.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def load_checkpoint(directory: Path, masker: torch.nn.Module, optimizer=None, scheduler=None) -> dict[str, Any]:
+    """Load a checkpoint into ``masker`` (and ``optimizer``, ``scheduler``); returns the trainer state.
+
+    Raises:
+        WeightsNotFoundError: no checkpoint there.
+        ConfigError: weights of another architecture.
+    """
+
+    directory = Path(directory)
+    if directory.with_name(directory.name + ".old").is_dir() and not directory.is_dir():
+        directory.with_name(directory.name + ".old").rename(directory)  # killed between renames
+    if not (directory / MASKER_FILE).is_file() or not (directory / STATE_FILE).is_file():
+        raise WeightsNotFoundError(f"{directory}: no checkpoint to resume from; start without --resume")
+    load_masker_weights(masker, directory / MASKER_FILE)
+    if optimizer is not None or scheduler is not None:
+        states = torch.load(directory / OPTIMIZER_FILE, weights_only=True)
+        if optimizer is not None:
+            optimizer.load_state_dict(states["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(states["scheduler"])
+    return json.loads((directory / STATE_FILE).read_text())
+
+
+def load_masker_weights(masker: torch.nn.Module, path: Path) -> None:
+    """Strictly load masker weights; a mismatch says which tensors do not fit."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    own = masker.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        details = []
+        if wrong:
+            k = wrong[0]
+            details.append(f"{len(wrong)} tensors of another shape (e.g. {k}: "
+                           f"{tuple(state[k].shape)} vs {tuple(own[k].shape)})")
+        if missing:
+            details.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise ConfigError(f"{path}: weights from a different masker architecture: {'; '.join(details)}")
+    masker.load_state_dict(state, strict=True)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no inf/nan: store them as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def as_float(value: Any) -> float:
+    return float(value)  # float("inf") parses the stored strings back

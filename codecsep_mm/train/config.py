@@ -1,0 +1,205 @@
+"""Training configuration: typed, frozen dataclasses that round-trip through YAML.
+
+A config has five sections; every key is optional (the defaults are the paper's recipe) and an
+unknown key is an error that names it and lists the valid ones::
+
+    model: {codec: tiny, masker: tiny, prompt_encoder: {name: hash-text, options: {embed_dim: 64}}}
+    data:  {synthetic: true, mixing: {crop_seconds: 1.0}}
+    optim: {lr: 1.5e-4}
+    loss:  {kind: si-sdr}
+    run:   {out_dir: runs/tiny, steps: 20, batch_size: 4}
+
+Paths in a config are relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from codecsep_mm.data.mixing import MixingConfig
+from codecsep_mm.errors import ConfigError
+
+LOSS_KINDS = ("si-sdr", "latent", "si-sdr+latent")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to train. Either ``base`` (a named model or model folder to fine-tune) or a new model
+    from a codec preset, a prompt encoder and a masker preset (with overrides)."""
+
+    base: str | None = None
+    codec: str = "tiny"
+    prompt_encoder: dict[str, Any] = field(
+        default_factory=lambda: {"name": "hash-text", "options": {"embed_dim": 64}}
+    )
+    masker: str = "default"
+    masker_overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where mixtures come from: a source manifest (splits ``train`` and ``valid``), or synthetic
+    sources (no files; for smoke runs and tests)."""
+
+    manifest: str | None = None
+    valid_manifest: str | None = None
+    synthetic: bool = False
+    mixing: MixingConfig = field(default_factory=MixingConfig)
+    valid_items: int = 64
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class OptimSpec:
+    """AdamW with the paper's settings, gradient clipping, and ReduceLROnPlateau on validation."""
+
+    lr: float = 1.5e-4
+    betas: tuple[float, float] = (0.8, 0.99)
+    weight_decay: float = 0.01
+    grad_clip: float = 10.0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """``si-sdr``: negative SI-SDR on decoded waveforms, averaged over the stems and the mixture
+    reconstruction (the paper). ``latent``: normalised squared error between each masked latent and
+    the codec latent of its source (no decoder; cheap pre-training). ``si-sdr+latent``: both."""
+
+    kind: str = "si-sdr"
+    mixture_term: bool = True
+    latent_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Length, batching, checkpoints, early stopping, logging and the device."""
+
+    out_dir: str = "runs/default"
+    steps: int = 100_000
+    batch_size: int = 4
+    valid_every: int = 1000
+    checkpoint_every: int = 1000
+    early_stop_patience: int = 10
+    min_delta: float = 0.0
+    log_every: int = 50
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    run: RunSpec = field(default_factory=RunSpec)
+
+    def __post_init__(self) -> None:
+        if self.loss.kind not in LOSS_KINDS:
+            raise ConfigError(f"loss.kind {self.loss.kind!r}; valid: {list(LOSS_KINDS)}")
+        if self.run.amp not in AMP_MODES:
+            raise ConfigError(f"run.amp {self.run.amp!r}; valid: {list(AMP_MODES)}")
+        if not self.data.synthetic and not self.data.manifest:
+            raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
+        for key in ("steps", "batch_size", "valid_every", "checkpoint_every", "log_every"):
+            if getattr(self.run, key) < 1:
+                raise ConfigError(f"run.{key} must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["data"]["mixing"] = self.data.mixing.to_dict()
+        data["optim"]["betas"] = list(self.optim.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        return _build(cls, data or {}, where, "")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config; ``overrides`` are ``section.key=value`` strings (values parsed as YAML).
+
+    Raises:
+        ConfigError: a missing file, invalid YAML, or an unknown key (named with its section).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file; see configs/ for examples")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (model, data, optim, loss, run)")
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r}: use section.key=value, e.g. run.steps=10")
+        target = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = yaml.safe_load(value)
+    return TrainConfig.from_dict(data, str(path))
+
+
+_NESTED = {"model": ModelSpec, "data": DataSpec, "optim": OptimSpec, "loss": LossSpec, "run": RunSpec,
+           "mixing": MixingConfig}
+
+
+def _build(cls, data: dict[str, Any], where: str, prefix: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'config'}' must be a mapping")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        named = [prefix + k for k in unknown]
+        raise ConfigError(f"{where}: unknown key {named}; valid keys in "
+                          f"'{prefix.rstrip('.') or 'config'}': {valid}")
+    values = {}
+    for key, value in data.items():
+        if key in _NESTED and isinstance(value, dict | type(None)):
+            values[key] = _build(_NESTED[key], value or {}, where, f"{prefix}{key}.")
+        elif key == "betas":
+            values[key] = tuple(value)
+        else:
+            _check_type(cls, key, value, where, prefix)
+            values[key] = value
+    try:
+        return cls(**values)
+    except TypeError as error:
+        raise ConfigError(f"{where}: {prefix.rstrip('.')}: {error}") from None
+
+
+def _check_type(cls, key: str, value: Any, where: str, prefix: str) -> None:
+    """Scalars must have their default's type (an int is fine where a float is expected)."""
+    from dataclasses import MISSING
+
+    default = next(f.default for f in fields(cls) if f.name == key)
+    if default is MISSING or default is None or value is None:
+        return
+    expected = type(default)
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if expected is int and isinstance(value, bool):
+        ok = False
+    if not ok:
+        raise ConfigError(f"{where}: {prefix}{key} = {value!r} should be a {expected.__name__}")

@@ -1,0 +1,412 @@
+"""The trainer: the masker learns, the codec and the prompt encoders stay frozen.
+
+One step: encode the mixtures with the frozen codec encoder (no gradient), embed the prompts with
+the frozen prompt encoders (each distinct prompt once: the encoders are cached), mask the latent once
+per stem, decode the masked latents and the sum of them with the frozen decoder (gradients flow
+through it into the masker), and minimise the loss of :mod:`codecsep_mm.train.loss`.
+
+Determinism: batch ``s`` on rank ``r`` holds the items ``(s * world + r) * batch + j`` of the
+index-seeded mixture dataset, and the torch generator is re-seeded from ``(seed, step, rank)`` at each
+step, so a resumed run reproduces an uninterrupted one, and a run on N processes (DDP, launched by
+``torchrun``) sees the same items as one process with an N times larger batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from einops import rearrange, repeat
+
+from codecsep_mm.errors import ConfigError
+from codecsep_mm.train.checkpoint import (
+    as_float,
+    load_checkpoint,
+    load_masker_weights,
+    save_checkpoint,
+)
+from codecsep_mm.train.config import TrainConfig
+from codecsep_mm.train.loss import latent_nmse, neg_si_sdr, separation_loss
+
+# Sections that must not change between a run and its resumption (run.* may: e.g. more steps).
+FIXED_SECTIONS = ("model", "data", "optim", "loss")
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    step: int
+    best_valid_loss: float
+    stopped_early: bool
+    out_dir: Path
+    history: list[dict[str, Any]]
+
+
+class Trainer:
+    """Train a masker from a :class:`~codecsep_mm.train.config.TrainConfig`.
+
+    Example:
+        >>> from codecsep_mm.train.config import load_config
+        >>> result = Trainer(load_config("configs/tiny.yaml")).fit()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainConfig, resume: bool = False):
+        self.config = config
+        self.rank, self.world = _distributed_setup(config.run.device)
+        self.device = _device(config.run.device, self.rank)
+        self.out_dir = Path(config.run.out_dir)
+        self.separator = _build_model(config).to(self.device)
+        self.masker = self.separator.masker
+        self.codec = self.separator.codec
+        for parameter in self.codec.parameters():
+            parameter.requires_grad_(False)
+        self.model = self.masker
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(
+                self.masker, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.optimizer = torch.optim.AdamW(
+            self.masker.parameters(), lr=config.optim.lr, betas=tuple(config.optim.betas),
+            weight_decay=config.optim.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=config.optim.plateau_factor,
+            patience=config.optim.plateau_patience,
+        )
+        self.train_set, self.valid_set = _datasets(config)
+        self.amp_dtype = _amp_dtype(config.run.amp, self.device)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.state: dict[str, Any] = {"step": 0, "best_valid_loss": math.inf, "bad_evals": 0,
+                                      "history": [], "config": config.to_dict()}
+        if resume:
+            self._resume()
+        self.writer = None
+
+    # ---------------------------------------------------------------------------------- loop
+    def fit(self) -> TrainResult:
+        """Train until ``run.steps`` or early stopping; returns the summary."""
+        from codecsep_mm.data.mixing import collate
+
+        run = self.config.run
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.yaml").write_text(self.config.to_yaml())
+            self.writer = _tensorboard(self.out_dir, run.tensorboard)
+        loader = self._loader(self.train_set, self._train_batches(), collate)
+        bar = _progress(run.steps, self.state["step"], enabled=run.progress and self.rank == 0)
+        stopped_early = False
+        start_time, seen = time.perf_counter(), 0
+        for indices_batch in loader:
+            step = self.state["step"]
+            loss = self.train_step(indices_batch, step)
+            self.state["step"] = step = step + 1
+            seen += indices_batch["mixture"].shape[0] * self.world
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.2f}")
+            if self.rank == 0 and step % run.log_every == 0:
+                rate = seen * self.config.data.mixing.crop_seconds / (time.perf_counter() - start_time)
+                self._log({"train/loss": loss, "train/lr": self.optimizer.param_groups[0]["lr"],
+                           "train/audio_seconds_per_second": rate}, step)
+            if step % run.valid_every == 0 or step == run.steps:
+                stopped_early = self._validate_and_track(step)
+            if step % run.checkpoint_every == 0 or step == run.steps or stopped_early:
+                self._checkpoint()
+            if stopped_early:
+                break
+        bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.world > 1:
+            torch.distributed.barrier()
+        return TrainResult(self.state["step"], as_float(self.state["best_valid_loss"]), stopped_early,
+                           self.out_dir, self.state["history"])
+
+    def train_step(self, batch: dict[str, Any], step: int) -> float:
+        """One optimisation step on a collated batch; returns the (rank-local) loss."""
+        torch.manual_seed(_step_seed(self.config.run.seed, step, self.rank))
+        self.model.train()
+        with self._autocast():
+            loss = self.loss(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.masker.parameters(), self.config.optim.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        return float(loss.detach())
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The configured loss of a batch (see :class:`~codecsep_mm.train.config.LossSpec`)."""
+        kind = self.config.loss.kind
+        mixture = batch["mixture"].to(self.device)  # (b, 1, s)
+        stems = batch["stems"].to(self.device)  # (b, k, s)
+        n_stems = stems.shape[1]
+        with torch.no_grad():
+            latent = self.codec.encode(mixture)
+        cond = self.conditioning(batch["prompts"])  # (b, k, c)
+        flat_latent = repeat(latent, "b d t -> (b k) d t", k=n_stems)
+        masked = flat_latent * self.model(flat_latent, rearrange(cond, "b k c -> (b k) c"))
+        total = torch.zeros((), device=self.device)
+        if "si-sdr" in kind:
+            n_samples = stems.shape[-1]
+            est_stems = rearrange(self.codec.decode(masked)[..., :n_samples], "(b k) 1 s -> b k s", k=n_stems)
+            est_mixture = est_mixture_target = None
+            if self.config.loss.mixture_term:
+                summed = rearrange(masked, "(b k) d t -> b k d t", k=n_stems).sum(1)
+                est_mixture = self.codec.decode(summed)[:, 0, :n_samples]
+                est_mixture_target = mixture[:, 0]
+            total = total + separation_loss(est_stems, stems, est_mixture, est_mixture_target)
+        if "latent" in kind:
+            with torch.no_grad():
+                target = self.codec.encode(rearrange(stems, "b k s -> (b k) 1 s"))
+            total = total + self.config.loss.latent_weight * latent_nmse(masked, target).mean()
+        return total
+
+    def conditioning(self, prompts: list[list[Any]]) -> torch.Tensor:
+        """Per-item, per-stem prompts -> ``cond (b, k, cond_dim)`` from the frozen, cached encoders."""
+        from codecsep_mm.prompts.query import Prompt
+
+        rows = []
+        for item in prompts:
+            vectors = []
+            for prompt in item:
+                if isinstance(prompt, tuple) and prompt[0] == "audio":
+                    prompt = Prompt.audio(prompt[1], self.separator.sample_rate)
+                elif isinstance(prompt, str):
+                    prompt = Prompt.text(prompt)
+                vectors.append(self.separator.embed_prompt(prompt).detach())
+            rows.append(torch.stack(vectors))
+        return torch.stack(rows).to(self.device, torch.float32)
+
+    # ----------------------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean loss and mean SI-SDR per class on the fixed validation items."""
+        from codecsep_mm.data.mixing import collate
+
+        if self.valid_set is None:
+            return {}
+        self.model.eval()
+        batch_size = self.config.run.batch_size
+        n_items = self.config.data.valid_items
+        losses, scores = [], {}
+        for start in range(0, n_items, batch_size):
+            items = [self.valid_set[i] for i in range(start, min(n_items, start + batch_size))]
+            batch = collate(items)
+            with self._autocast():
+                losses.append(float(self.loss(batch)) * len(items))
+                for cls, value in self._stem_scores(batch).items():
+                    scores.setdefault(cls, []).extend(value)
+        metrics = {"valid/loss": sum(losses) / n_items}
+        metrics.update({f"valid/si_sdr_{cls}": sum(v) / len(v) for cls, v in scores.items()})
+        return metrics
+
+    def _stem_scores(self, batch) -> dict[str, list[float]]:
+        mixture = batch["mixture"].to(self.device)
+        stems = batch["stems"].to(self.device)
+        n_stems, n_samples = stems.shape[1], stems.shape[-1]
+        latent = self.codec.encode(mixture)
+        cond = rearrange(self.conditioning(batch["prompts"]), "b k c -> (b k) c")
+        flat = repeat(latent, "b d t -> (b k) d t", k=n_stems)
+        estimate = self.codec.decode(flat * self.masker(flat, cond))[..., :n_samples]
+        si_sdr = -neg_si_sdr(rearrange(estimate, "(b k) 1 s -> b k s", k=n_stems), stems)
+        scores: dict[str, list[float]] = {}
+        for row, classes in zip(si_sdr.tolist(), batch["classes"]):
+            for value, cls in zip(row, classes):
+                scores.setdefault(cls, []).append(value)
+        return scores
+
+    def _validate_and_track(self, step: int) -> bool:
+        """Validate, step the LR scheduler, save the best model; True when it is time to stop."""
+        metrics = self.validate()
+        if not metrics:
+            return False
+        if self.world > 1:  # every rank computed the same numbers on the same items
+            torch.distributed.barrier()
+        self.scheduler.step(metrics["valid/loss"])
+        self.state["history"].append({"step": step, **metrics})
+        improved = metrics["valid/loss"] < as_float(self.state["best_valid_loss"]) - self.config.run.min_delta
+        if improved:
+            self.state["best_valid_loss"] = metrics["valid/loss"]
+            self.state["bad_evals"] = 0
+            if self.rank == 0:
+                self.separator.masker.eval()
+                self.separator.save_pretrained(self.out_dir / "best")
+        else:
+            self.state["bad_evals"] += 1
+        if self.rank == 0:
+            self._log(metrics, step)
+        return self.state["bad_evals"] >= self.config.run.early_stop_patience
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def _checkpoint(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.out_dir / "checkpoints" / "last", self.masker, self.optimizer,
+                            self.scheduler, self.state)
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.out_dir / "checkpoints" / "last", self.masker, self.optimizer,
+                                self.scheduler)
+        stored = state.get("config", {})
+        current = self.config.to_dict()
+        changed = [f"{s}.{k}" for s in FIXED_SECTIONS for k in current[s]
+                   if stored.get(s, {}).get(k) != current[s][k]]
+        if changed:
+            raise ConfigError(
+                f"cannot resume: the config changed since the checkpoint in {self.out_dir} "
+                f"({', '.join(changed)}); restore those keys or use a new run.out_dir"
+            )
+        state["best_valid_loss"] = as_float(state["best_valid_loss"])
+        self.state.update(state)
+
+    # ------------------------------------------------------------------------------- helpers
+    def _train_batches(self):
+        run = self.config.run
+        return [[(step * self.world + self.rank) * run.batch_size + j for j in range(run.batch_size)]
+                for step in range(self.state["step"], run.steps)]
+
+    def _loader(self, dataset, batches, collate):
+        from torch.utils.data import DataLoader
+
+        workers = self.config.data.num_workers
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=workers,
+                          persistent_workers=False)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _log(self, metrics: dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, value, step)
+        with open(self.out_dir / "log.jsonl", "a") as handle:
+            import json
+
+            handle.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+def _build_model(config: TrainConfig):
+    from codecsep_mm import prompts
+    from codecsep_mm.models import build_separator
+    from codecsep_mm.separator import Separator
+
+    spec = config.model
+    if spec.base:
+        separator = Separator.from_pretrained(spec.base)
+    else:
+        encoder = prompts.create(spec.prompt_encoder["name"], **spec.prompt_encoder.get("options", {}))
+        separator = build_separator(encoder, codec=spec.codec, masker=spec.masker,
+                                    seed=config.run.seed, **spec.masker_overrides)
+    if spec.init_from:
+        path = Path(spec.init_from)
+        weights = path / "masker.safetensors" if path.is_dir() else path
+        if not weights.is_file():
+            raise ConfigError(f"model.init_from: {weights} not found; give a model or checkpoint folder")
+        load_masker_weights(separator.masker, weights)
+    if separator.sample_rate != config.data.mixing.sample_rate:
+        raise ConfigError(
+            f"data.mixing.sample_rate is {config.data.mixing.sample_rate} but the codec runs at "
+            f"{separator.sample_rate} Hz; set data.mixing.sample_rate: {separator.sample_rate}"
+        )
+    return separator
+
+
+def _datasets(config: TrainConfig):
+    from codecsep_mm.data.manifest import read_sources
+    from codecsep_mm.data.mixing import MixtureDataset
+    from codecsep_mm.data.synthetic import synthetic_banks
+
+    data, seed = config.data, config.run.seed
+    if data.synthetic:
+        banks = synthetic_banks(data.mixing.classes, data.mixing.sample_rate)
+        train = MixtureDataset(banks, data.mixing, seed=seed)
+        valid = MixtureDataset(banks, data.mixing, seed=seed + 1) if data.valid_items else None
+        return train, valid
+    records = read_sources(data.manifest)
+    train = MixtureDataset.from_records(records, data.mixing, "train", seed=seed)
+    valid = None
+    if data.valid_items:
+        valid_records = read_sources(data.valid_manifest) if data.valid_manifest else records
+        if not any(r.split == "valid" for r in valid_records):
+            raise ConfigError(
+                f"{data.valid_manifest or data.manifest}: no records with split 'valid'; add some, "
+                "give data.valid_manifest, or set data.valid_items: 0"
+            )
+        # A fixed validation set: the same items every time (seed differs from training).
+        valid = MixtureDataset.from_records(valid_records, data.mixing, "valid", seed=seed + 1)
+    return train, valid
+
+
+def _distributed_setup(device: str) -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        use_cuda = torch.cuda.is_available() and device != "cpu"
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _device(name: str, rank: int) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("run.device is cuda but no GPU is visible; use run.device: cpu")
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        device = torch.device("cuda", local if device.index is None else device.index)
+        torch.cuda.set_device(device)
+    return device
+
+
+def _amp_dtype(mode: str, device: torch.device):
+    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+        return None
+    if mode == "fp16":
+        return torch.float16
+    if mode == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _step_seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step * 1_009 + rank) % (2**63)
+
+
+def _tensorboard(out_dir: Path, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("TensorBoard logging needs the `tensorboard` package: "
+                          "pip install 'codecsep-mm[train]', or set run.tensorboard: false") from None
+    return SummaryWriter(str(out_dir / "tensorboard"))
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="train", unit="step")

@@ -1,0 +1,91 @@
+"""Bad training input: one clear line naming the key or the manifest line, exit code 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codecsep_mm.cli import main
+
+from .conftest import TINY_CONFIG, tiny_overrides
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("codecsep-mm: error: ")
+    return err[0]
+
+
+def test_unknown_config_key_is_named_with_the_valid_ones(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text(TINY_CONFIG.read_text() + "\n" + "optim:\n  learning_rate: 0.1\n")
+    assert main(["train", str(config)]) == 2
+    line = _error(capsys)
+    assert "optim.learning_rate" in line and "'lr'" in line
+
+
+def test_nested_unknown_key_and_wrong_type(tmp_path, capsys):
+    assert main(["train", str(TINY_CONFIG), "--set", "data.mixing.crop_second=1"]) == 2
+    assert "data.mixing.crop_second" in _error(capsys)
+    assert main(["train", str(TINY_CONFIG), "--set", "run.steps=many"]) == 2
+    assert "run.steps" in _error(capsys)
+
+
+def test_missing_config_file(tmp_path, capsys):
+    assert main(["train", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such config file" in _error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"path": "missing.flac"}, "does not exist"),
+        ({"class": "noise"}, "class 'noise' is not one of"),
+        ({"colour": "red"}, "unknown keys ['colour']"),
+        ({"split": "dev"}, "split 'dev'"),
+    ],
+)
+def test_bad_manifest_line_is_named(tmp_path, capsys, source_manifest, change, expected):
+    lines = source_manifest.read_text().splitlines()
+    broken = {**json.loads(lines[3]), **change}
+    lines[3] = json.dumps(broken)
+    source_manifest.write_text("\n".join(lines) + "\n")
+    args = tiny_overrides(tmp_path / "run", **{"data.synthetic": False, "data.manifest": str(source_manifest)})
+    assert main(["train", str(TINY_CONFIG), *args]) == 2
+    line = _error(capsys)
+    assert f"{source_manifest}:4" in line and expected in line
+
+
+def test_corrupt_recording_is_named(tmp_path, capsys, source_manifest):
+    records = [json.loads(line) for line in source_manifest.read_text().splitlines()]
+    for record in records:
+        if record["class"] == "speech" and record["split"] == "train":
+            (source_manifest.parent / record["path"]).write_bytes(b"fLaC not really audio")
+    args = tiny_overrides(tmp_path / "run", steps=3,
+                          **{"data.synthetic": False, "data.manifest": str(source_manifest)})
+    assert main(["train", str(TINY_CONFIG), *args]) == 2
+    line = _error(capsys)
+    assert "speech-" in line and "cannot read audio" in line
+
+
+def test_checkpoint_of_another_architecture(tmp_path, capsys):
+    first = tmp_path / "first"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(first)]) == 0
+    capsys.readouterr()
+    args = tiny_overrides(tmp_path / "second", **{"model.masker_overrides": "{d_model: 48}",
+                                                  "model.init_from": str(first / "best")})
+    assert main(["train", str(TINY_CONFIG), *args]) == 2
+    line = _error(capsys)
+    assert "different masker architecture" in line and "48" in line
+
+
+def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out)]) == 2
+    assert "no checkpoint to resume from" in _error(capsys)
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out)]) == 0
+    capsys.readouterr()
+    assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out, **{"optim.lr": 0.5})]) == 2
+    assert "optim.lr" in _error(capsys)
