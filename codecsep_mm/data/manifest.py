@@ -33,6 +33,8 @@ from typing import Any
 from codecsep_mm.errors import ConfigError
 
 CLASSES = ("speech", "music", "sfx")
+# The coarse text prompt of each class (what "prompting by class word" means, in training and eval).
+CLASS_WORDS = {"speech": "speech", "music": "music", "sfx": "sound effects"}
 SPLITS = ("train", "valid", "test")
 
 
@@ -63,7 +65,7 @@ class SourceRecord:
 
     def descriptions(self) -> list[str]:
         """The class word, label and caption (those present), coarse to fine."""
-        return [d for d in (self.cls, self.label, self.caption) if d]
+        return [d for d in (CLASS_WORDS[self.cls], self.label, self.caption) if d]
 
     def to_json(self) -> dict[str, Any]:
         data = {("class" if k == "cls" else k): v for k, v in asdict(self).items()}
