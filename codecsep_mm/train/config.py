@@ -201,5 +201,7 @@ def _check_type(cls, key: str, value: Any, where: str, prefix: str) -> None:
         ok = True
     if expected is int and isinstance(value, bool):
         ok = False
+    if expected is tuple and isinstance(value, list):
+        ok = True
     if not ok:
         raise ConfigError(f"{where}: {prefix}{key} = {value!r} should be a {expected.__name__}")

@@ -89,3 +89,16 @@ def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, caps
     capsys.readouterr()
     assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out, **{"optim.lr": 0.5})]) == 2
     assert "optim.lr" in _error(capsys)
+
+
+def test_a_written_config_reads_back_identically(tmp_path):
+    import yaml
+
+    from codecsep_mm.train.config import TrainConfig, load_config
+
+    config = load_config(TINY_CONFIG)
+    assert TrainConfig.from_dict(yaml.safe_load(config.to_yaml())) == config
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out)]) == 0
+    assert main(["train", str(out / "config.yaml"), "--resume", "--set", "run.steps=3",
+                 "--set", "run.progress=false"]) == 0
