@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -126,3 +127,26 @@ def test_manifest_training_reads_recordings(tmp_path, source_manifest):
     args = tiny_overrides(out, steps=2, **{"data.synthetic": False, "data.manifest": str(source_manifest)})
     assert main(["train", str(TINY_CONFIG), *args]) == 0
     assert (out / "best" / "config.json").is_file()
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = tiny_overrides(out, steps=50, **{"run.valid_every": 2, "run.early_stop_patience": 2,
+                                           "run.min_delta": 1000.0})
+    assert main(["train", str(TINY_CONFIG), "--json", *args]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the first validation sets the best; two more without a 1000-unit gain end the run
+    assert summary["stopped_early"] and summary["steps"] == 6
+    state = json.loads((out / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert state["step"] == 6 and state["bad_evals"] == 2
+
+
+def test_bf16_autocast_step(tmp_path):
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.trainer import Trainer
+
+    args = tiny_overrides(tmp_path / "run", steps=1, **{"run.amp": "bf16"})
+    trainer = Trainer(load_config(TINY_CONFIG, [a for a in args if a != "--set"]))
+    assert trainer.amp_dtype == torch.bfloat16
+    result = trainer.fit()
+    assert result.step == 1 and np.isfinite(result.best_valid_loss)
