@@ -2,7 +2,7 @@
 
 Layout of ``OUT_DIR/checkpoints/last/`` (the state to resume from)::
 
-    masker.safetensors   the masker's weights
+    masker.safetensors   the weights of what learns (codec training: codec.safetensors)
     optimizer.pt         the optimizer's and LR scheduler's states (tensors and numbers; loaded
                          with weights_only=True)
     trainer_state.json   step, best validation loss, early-stopping count, scheduler state, config
@@ -28,8 +28,8 @@ OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "trainer_state.json"
 
 
-def save_checkpoint(directory: Path, masker: torch.nn.Module, optimizer, scheduler,
-                    state: dict[str, Any]) -> Path:
+def save_checkpoint(directory: Path, module: torch.nn.Module, optimizer, scheduler,
+                    state: dict[str, Any], weights_file: str = MASKER_FILE) -> Path:
     """Write a checkpoint folder atomically (``directory.partial`` renamed into place)."""
     from safetensors.torch import save_file
 
@@ -37,8 +37,8 @@ def save_checkpoint(directory: Path, masker: torch.nn.Module, optimizer, schedul
     old = directory.with_name(directory.name + ".old")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in masker.state_dict().items()}
-    save_file(tensors, str(partial / MASKER_FILE))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(tensors, str(partial / weights_file))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                partial / OPTIMIZER_FILE)
     (partial / STATE_FILE).write_text(json.dumps(_finite(state), indent=2))
@@ -50,8 +50,9 @@ def save_checkpoint(directory: Path, masker: torch.nn.Module, optimizer, schedul
     return directory
 
 
-def load_checkpoint(directory: Path, masker: torch.nn.Module, optimizer=None, scheduler=None) -> dict[str, Any]:
-    """Load a checkpoint into ``masker`` (and ``optimizer``, ``scheduler``); returns the trainer state.
+def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer=None, scheduler=None,
+                    weights_file: str = MASKER_FILE) -> dict[str, Any]:
+    """Load a checkpoint into ``module`` (and ``optimizer``, ``scheduler``); returns the trainer state.
 
     Raises:
         WeightsNotFoundError: no checkpoint there.
@@ -61,9 +62,9 @@ def load_checkpoint(directory: Path, masker: torch.nn.Module, optimizer=None, sc
     directory = Path(directory)
     if directory.with_name(directory.name + ".old").is_dir() and not directory.is_dir():
         directory.with_name(directory.name + ".old").rename(directory)  # killed between renames
-    if not (directory / MASKER_FILE).is_file() or not (directory / STATE_FILE).is_file():
+    if not (directory / weights_file).is_file() or not (directory / STATE_FILE).is_file():
         raise WeightsNotFoundError(f"{directory}: no checkpoint to resume from; start without --resume")
-    load_masker_weights(masker, directory / MASKER_FILE)
+    load_masker_weights(module, directory / weights_file)
     if optimizer is not None or scheduler is not None:
         states = torch.load(directory / OPTIMIZER_FILE, weights_only=True)
         if optimizer is not None:
@@ -74,7 +75,7 @@ def load_checkpoint(directory: Path, masker: torch.nn.Module, optimizer=None, sc
 
 
 def load_masker_weights(masker: torch.nn.Module, path: Path) -> None:
-    """Strictly load masker weights; a mismatch says which tensors do not fit."""
+    """Strictly load weights (a masker's, or a codec's); a mismatch says which tensors do not fit."""
     from safetensors.torch import load_file
 
     state = load_file(str(path))
@@ -92,7 +93,8 @@ def load_masker_weights(masker: torch.nn.Module, path: Path) -> None:
             details.append(f"{len(missing)} missing (e.g. {missing[0]})")
         if unexpected:
             details.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise ConfigError(f"{path}: weights from a different masker architecture: {'; '.join(details)}")
+        what = "masker" if path.name == MASKER_FILE else "model"
+        raise ConfigError(f"{path}: weights from a different {what} architecture: {'; '.join(details)}")
     masker.load_state_dict(state, strict=True)
 
 

@@ -59,7 +59,7 @@ class OptimSpec:
     """AdamW with the paper's settings, gradient clipping, and ReduceLROnPlateau on validation."""
 
     lr: float = 1.5e-4
-    betas: tuple[float, float] = (0.8, 0.99)
+    betas: tuple[float, ...] = (0.8, 0.99)
     weight_decay: float = 0.01
     grad_clip: float = 10.0
     plateau_factor: float = 0.5
@@ -96,8 +96,34 @@ class RunSpec:
     progress: bool = True
 
 
+class YamlConfig:
+    """Round-trips a config dataclass through plain dicts and YAML (tuples become lists)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config"):
+        return _build(cls, data or {}, where, "")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(YamlConfig):
+    """A masker training run: what to train, on what data, and how."""
+
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
     optim: OptimSpec = field(default_factory=OptimSpec)
@@ -115,24 +141,11 @@ class TrainConfig:
             if getattr(self.run, key) < 1:
                 raise ConfigError(f"run.{key} must be at least 1")
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["data"]["mixing"] = self.data.mixing.to_dict()
-        data["optim"]["betas"] = list(self.optim.betas)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
-        return _build(cls, data or {}, where, "")
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML config; ``overrides`` are ``section.key=value`` strings (values parsed as YAML).
+def load_config(path: str | os.PathLike, overrides: list[str] | None = None, cls: type = TrainConfig):
+    """Read a YAML config of type ``cls``; ``overrides`` are ``section.key=value`` strings (values
+    parsed as YAML).
 
     Raises:
         ConfigError: a missing file, invalid YAML, or an unknown key (named with its section).
@@ -147,7 +160,8 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (model, data, optim, loss, run)")
+        sections = ", ".join(f.name for f in fields(cls))
+        raise ConfigError(f"{path}: expected a mapping of sections ({sections})")
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -157,14 +171,14 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = yaml.safe_load(value)
-    return TrainConfig.from_dict(data, str(path))
-
-
-_NESTED = {"model": ModelSpec, "data": DataSpec, "optim": OptimSpec, "loss": LossSpec, "run": RunSpec,
-           "mixing": MixingConfig}
+    return cls.from_dict(data, str(path))
 
 
 def _build(cls, data: dict[str, Any], where: str, prefix: str):
+    """``cls(**data)`` with nested dataclass sections built recursively; unknown keys named."""
+    import dataclasses
+    import typing
+
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: '{prefix.rstrip('.') or 'config'}' must be a mapping")
     valid = [f.name for f in fields(cls)]
@@ -173,15 +187,14 @@ def _build(cls, data: dict[str, Any], where: str, prefix: str):
         named = [prefix + k for k in unknown]
         raise ConfigError(f"{where}: unknown key {named}; valid keys in "
                           f"'{prefix.rstrip('.') or 'config'}': {valid}")
+    hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
-        if key in _NESTED and isinstance(value, dict | type(None)):
-            values[key] = _build(_NESTED[key], value or {}, where, f"{prefix}{key}.")
-        elif key == "betas":
-            values[key] = tuple(value)
+        if dataclasses.is_dataclass(hints.get(key)) and isinstance(value, dict | type(None)):
+            values[key] = _build(hints[key], value or {}, where, f"{prefix}{key}.")
         else:
             _check_type(cls, key, value, where, prefix)
-            values[key] = value
+            values[key] = tuple(value) if isinstance(value, list) and _default_is_tuple(cls, key) else value
     try:
         return cls(**values)
     except TypeError as error:
@@ -205,3 +218,12 @@ def _check_type(cls, key: str, value: Any, where: str, prefix: str) -> None:
         ok = True
     if not ok:
         raise ConfigError(f"{where}: {prefix}{key} = {value!r} should be a {expected.__name__}")
+
+
+def _default_is_tuple(cls, key: str) -> bool:
+    from dataclasses import MISSING
+
+    f = next(f for f in fields(cls) if f.name == key)
+    default = f.default if f.default is not MISSING else (
+        f.default_factory() if f.default_factory is not MISSING else None)
+    return isinstance(default, tuple)

@@ -49,40 +49,39 @@ class TrainResult:
     history: list[dict[str, Any]]
 
 
-class Trainer:
-    """Train a masker from a :class:`~codecsep_mm.train.config.TrainConfig`.
+class TrainingLoop:
+    """The loop shared by every trainer: deterministic batches, optimisation, validation, early
+    stopping, atomic checkpoints, resumption, DDP, logging.
 
-    Example:
-        >>> from codecsep_mm.train.config import load_config
-        >>> result = Trainer(load_config("configs/tiny.yaml")).fit()  # doctest: +SKIP
+    A subclass builds ``self.module`` (what learns) in :meth:`build`, and implements :meth:`loss`,
+    :meth:`validate` (a dict with ``"valid/loss"``) and :meth:`save_best`.
     """
 
-    def __init__(self, config: TrainConfig, resume: bool = False):
+    weights_file = "masker.safetensors"
+    fixed_sections: tuple[str, ...] = FIXED_SECTIONS
+
+    def __init__(self, config, resume: bool = False):
         self.config = config
         self.rank, self.world = _distributed_setup(config.run.device)
         self.device = _device(config.run.device, self.rank)
         self.out_dir = Path(config.run.out_dir)
-        self.separator = _build_model(config).to(self.device)
-        self.masker = self.separator.masker
-        self.codec = self.separator.codec
-        for parameter in self.codec.parameters():
-            parameter.requires_grad_(False)
-        self.model = self.masker
+        self.module = self.build().to(self.device)
+        self.model = self.module
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             self.model = DistributedDataParallel(
-                self.masker, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                self.module, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.optimizer = torch.optim.AdamW(
-            self.masker.parameters(), lr=config.optim.lr, betas=tuple(config.optim.betas),
+            self.module.parameters(), lr=config.optim.lr, betas=tuple(config.optim.betas),
             weight_decay=config.optim.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=config.optim.plateau_factor,
             patience=config.optim.plateau_patience,
         )
-        self.train_set, self.valid_set = _datasets(config)
+        self.train_set, self.valid_set = self.datasets()
         self.amp_dtype = _amp_dtype(config.run.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.state: dict[str, Any] = {"step": 0, "best_valid_loss": math.inf, "bad_evals": 0,
@@ -90,6 +89,21 @@ class Trainer:
         if resume:
             self._resume()
         self.writer = None
+
+    def build(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def datasets(self):
+        raise NotImplementedError
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def save_best(self) -> None:
+        raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- loop
     def fit(self) -> TrainResult:
@@ -142,13 +156,109 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.masker.parameters(), self.config.optim.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.optim.grad_clip)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         return float(loss.detach())
+
+    def _validate_and_track(self, step: int) -> bool:
+        """Validate, step the LR scheduler, save the best model; True when it is time to stop."""
+        metrics = self.validate()
+        if not metrics:
+            return False
+        if self.world > 1:  # every rank computed the same numbers on the same items
+            torch.distributed.barrier()
+        self.scheduler.step(metrics["valid/loss"])
+        self.state["history"].append({"step": step, **metrics})
+        improved = metrics["valid/loss"] < as_float(self.state["best_valid_loss"]) - self.config.run.min_delta
+        if improved:
+            self.state["best_valid_loss"] = metrics["valid/loss"]
+            self.state["bad_evals"] = 0
+            if self.rank == 0:
+                self.module.eval()
+                self.save_best()
+        else:
+            self.state["bad_evals"] += 1
+        if self.rank == 0:
+            self._log(metrics, step)
+        return self.state["bad_evals"] >= self.config.run.early_stop_patience
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def _checkpoint(self) -> None:
+        if self.rank == 0:
+            save_checkpoint(self.out_dir / "checkpoints" / "last", self.module, self.optimizer,
+                            self.scheduler, self.state, self.weights_file)
+        if self.world > 1:
+            torch.distributed.barrier()
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.out_dir / "checkpoints" / "last", self.module, self.optimizer,
+                                self.scheduler, self.weights_file)
+        stored = state.get("config", {})
+        current = self.config.to_dict()
+        changed = [f"{s}.{k}" for s in self.fixed_sections for k in current[s]
+                   if stored.get(s, {}).get(k) != current[s][k]]
+        if changed:
+            raise ConfigError(
+                f"cannot resume: the config changed since the checkpoint in {self.out_dir} "
+                f"({', '.join(changed)}); restore those keys or use a new run.out_dir"
+            )
+        state["best_valid_loss"] = as_float(state["best_valid_loss"])
+        self.state.update(state)
+
+    # ------------------------------------------------------------------------------- helpers
+    def _train_batches(self):
+        run = self.config.run
+        return [[(step * self.world + self.rank) * run.batch_size + j for j in range(run.batch_size)]
+                for step in range(self.state["step"], run.steps)]
+
+    def _loader(self, dataset, batches, collate):
+        from torch.utils.data import DataLoader
+
+        workers = self.config.data.num_workers
+        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=workers,
+                          persistent_workers=False)
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _log(self, metrics: dict[str, float], step: int) -> None:
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(key, value, step)
+        with open(self.out_dir / "log.jsonl", "a") as handle:
+            import json
+
+            handle.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+class Trainer(TrainingLoop):
+    """Train a masker from a :class:`~codecsep_mm.train.config.TrainConfig`.
+
+    Example:
+        >>> from codecsep_mm.train.config import load_config
+        >>> result = Trainer(load_config("configs/tiny.yaml")).fit()  # doctest: +SKIP
+    """
+
+    def build(self) -> torch.nn.Module:
+        self.separator = _build_model(self.config)
+        self.masker = self.separator.masker
+        self.codec = self.separator.codec
+        for parameter in self.codec.parameters():
+            parameter.requires_grad_(False)
+        self.separator.to(self.device)
+        return self.masker
+
+    def datasets(self):
+        return _datasets(self.config)
+
+    def save_best(self) -> None:
+        self.separator.save_pretrained(self.out_dir / "best")
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         """The configured loss of a batch (see :class:`~codecsep_mm.train.config.LossSpec`)."""
@@ -193,7 +303,6 @@ class Trainer:
             rows.append(torch.stack(vectors))
         return torch.stack(rows).to(self.device, torch.float32)
 
-    # ----------------------------------------------------------------------------- validation
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mean loss and mean SI-SDR per class on the fixed validation items."""
@@ -230,78 +339,6 @@ class Trainer:
             for value, cls in zip(row, classes):
                 scores.setdefault(cls, []).append(value)
         return scores
-
-    def _validate_and_track(self, step: int) -> bool:
-        """Validate, step the LR scheduler, save the best model; True when it is time to stop."""
-        metrics = self.validate()
-        if not metrics:
-            return False
-        if self.world > 1:  # every rank computed the same numbers on the same items
-            torch.distributed.barrier()
-        self.scheduler.step(metrics["valid/loss"])
-        self.state["history"].append({"step": step, **metrics})
-        improved = metrics["valid/loss"] < as_float(self.state["best_valid_loss"]) - self.config.run.min_delta
-        if improved:
-            self.state["best_valid_loss"] = metrics["valid/loss"]
-            self.state["bad_evals"] = 0
-            if self.rank == 0:
-                self.separator.masker.eval()
-                self.separator.save_pretrained(self.out_dir / "best")
-        else:
-            self.state["bad_evals"] += 1
-        if self.rank == 0:
-            self._log(metrics, step)
-        return self.state["bad_evals"] >= self.config.run.early_stop_patience
-
-    # ---------------------------------------------------------------------------- checkpoints
-    def _checkpoint(self) -> None:
-        if self.rank == 0:
-            save_checkpoint(self.out_dir / "checkpoints" / "last", self.masker, self.optimizer,
-                            self.scheduler, self.state)
-        if self.world > 1:
-            torch.distributed.barrier()
-
-    def _resume(self) -> None:
-        state = load_checkpoint(self.out_dir / "checkpoints" / "last", self.masker, self.optimizer,
-                                self.scheduler)
-        stored = state.get("config", {})
-        current = self.config.to_dict()
-        changed = [f"{s}.{k}" for s in FIXED_SECTIONS for k in current[s]
-                   if stored.get(s, {}).get(k) != current[s][k]]
-        if changed:
-            raise ConfigError(
-                f"cannot resume: the config changed since the checkpoint in {self.out_dir} "
-                f"({', '.join(changed)}); restore those keys or use a new run.out_dir"
-            )
-        state["best_valid_loss"] = as_float(state["best_valid_loss"])
-        self.state.update(state)
-
-    # ------------------------------------------------------------------------------- helpers
-    def _train_batches(self):
-        run = self.config.run
-        return [[(step * self.world + self.rank) * run.batch_size + j for j in range(run.batch_size)]
-                for step in range(self.state["step"], run.steps)]
-
-    def _loader(self, dataset, batches, collate):
-        from torch.utils.data import DataLoader
-
-        workers = self.config.data.num_workers
-        return DataLoader(dataset, batch_sampler=batches, collate_fn=collate, num_workers=workers,
-                          persistent_workers=False)
-
-    def _autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def _log(self, metrics: dict[str, float], step: int) -> None:
-        if self.writer is not None:
-            for key, value in metrics.items():
-                self.writer.add_scalar(key, value, step)
-        with open(self.out_dir / "log.jsonl", "a") as handle:
-            import json
-
-            handle.write(json.dumps({"step": step, **metrics}) + "\n")
 
 
 def _build_model(config: TrainConfig):
