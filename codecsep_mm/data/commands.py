@@ -1,0 +1,136 @@
+"""``codecsep-mm data``: build the open-audio corpus, make and render the openmix benchmark.
+
+Subcommands: ``build``, ``stats``, ``make-recipe``, ``render-benchmark``. Nothing heavy is imported
+until a subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "data", help="corpus of Debian-packaged recordings and the openmix benchmark"
+    )
+    data = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+
+    b = data.add_parser(
+        "build",
+        help="install Debian packages, convert their audio to 16 kHz FLAC, write manifests",
+        description="Build the open-audio corpus. Installs the packages with apt-get (needs root) "
+        "unless --packages-tree points at unpacked packages.",
+    )
+    b.add_argument("--out", required=True, metavar="DIR", help="corpus folder")
+    b.add_argument(
+        "--set",
+        dest="package_set",
+        choices=("core", "full"),
+        default="core",
+        help="core: small packages (~1.5 GB download); full: adds 0 A.D. and soundtracks",
+    )
+    b.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also read this package (repeatable; needs label-table rows)",
+    )
+    b.add_argument(
+        "--packages-tree",
+        metavar="DIR",
+        help="read unpacked packages from DIR/<package>/ instead of installing them",
+    )
+    b.add_argument(
+        "--label-table", metavar="TSV", help="use this label table instead of the built-in one"
+    )
+    b.add_argument(
+        "--synth-music",
+        type=float,
+        default=0.0,
+        metavar="HOURS",
+        help="add HOURS of General MIDI music rendered with fluidsynth",
+    )
+    b.add_argument(
+        "--tts",
+        type=float,
+        default=0.0,
+        metavar="HOURS",
+        help="add HOURS of espeak-ng speech (capped at 30%% of speech hours)",
+    )
+    b.add_argument("--seed", type=int, default=0, help="split seed")
+    b.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="at most N files per package"
+    )
+    b.add_argument("--force", action="store_true", help="convert every file again")
+    b.set_defaults(run=cmd_build)
+
+    s = data.add_parser("stats", help="files and hours per class and split, labels, licences")
+    s.add_argument("corpus", metavar="DIR")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(run=cmd_stats)
+
+    m = data.add_parser(
+        "make-recipe", help="draw a fixed benchmark recipe from a corpus test split"
+    )
+    m.add_argument("--corpus", required=True, metavar="DIR")
+    m.add_argument("--out", required=True, metavar="RECIPE.jsonl")
+    m.add_argument("--n", type=int, default=300, help="number of mixtures")
+    m.add_argument("--seconds", type=float, default=5.0)
+    m.add_argument("--seed", type=int, default=20250917)
+    m.set_defaults(run=cmd_make_recipe)
+
+    r = data.add_parser("render-benchmark", help="render a recipe's mixtures, stems and queries")
+    r.add_argument("recipe", metavar="RECIPE.jsonl")
+    r.add_argument("--corpus", required=True, metavar="DIR")
+    r.add_argument("--out", required=True, metavar="DIR")
+    r.set_defaults(run=cmd_render)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from codecsep_mm.data.corpus import BuildConfig, build_corpus
+    from codecsep_mm.data.split import SplitConfig
+
+    config = BuildConfig(
+        out=Path(args.out),
+        package_set=args.package_set,
+        extra_packages=tuple(args.package),
+        packages_tree=Path(args.packages_tree) if args.packages_tree else None,
+        label_table=Path(args.label_table) if args.label_table else None,
+        synth_music_hours=args.synth_music,
+        tts_hours=args.tts,
+        split=SplitConfig(seed=args.seed),
+        force=args.force,
+        limit_per_package=args.limit,
+    )
+    build_corpus(config)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from codecsep_mm.data.stats import corpus_stats, format_markdown
+
+    stats = corpus_stats(args.corpus)
+    print(json.dumps(stats, indent=1) if args.json else format_markdown(stats))
+    return 0
+
+
+def cmd_make_recipe(args: argparse.Namespace) -> int:
+    from codecsep_mm.data.recipe import RecipeConfig, make_recipe, recipe_meta, write_recipe
+
+    config = RecipeConfig(n_mixtures=args.n, seconds=args.seconds, seed=args.seed)
+    lines = make_recipe(args.corpus, config)
+    path = write_recipe(lines, args.out, meta=recipe_meta(args.corpus, config, lines))
+    print(f"recipe: {len(lines)} mixtures in {path}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from codecsep_mm.data.render import render_recipe
+
+    manifest = render_recipe(args.recipe, args.corpus, args.out)
+    print(f"mixture manifest: {manifest}")
+    return 0

@@ -1,0 +1,194 @@
+"""The corpus builder on a fake package tree: labels, licences, conversion, splits, reserved packages."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from codecsep_mm.data.corpus import BuildConfig, build_corpus, read_corpus, sha256_of
+from codecsep_mm.data.labels import default_group, load_label_table
+from codecsep_mm.data.manifest import read_sources
+from codecsep_mm.data.packages import (
+    RESERVED_PACKAGES,
+    PackageFile,
+    ReservedPackageError,
+    TreePackages,
+    licence_of,
+    packages_for,
+    parse_copyright,
+)
+from codecsep_mm.data.split import labels_only_in_test
+
+
+def test_label_table_has_enough_sfx_labels_and_held_out_ones():
+    table = load_label_table()
+    rows = defaultdict(set)
+    for rule in table.rules:
+        if rule.cls == "sfx" and "{" not in rule.label:
+            rows[rule.label].add(rule.split)
+    assert len(rows) >= 40
+    held_out = [label for label, splits in rows.items() if splits == {"test"}]
+    assert len(held_out) >= 8, held_out
+    assert not any(rule.package in RESERVED_PACKAGES for rule in table.rules)
+
+
+def test_label_table_resolves_paths_to_labels_captions_and_groups(fake_tree):
+    table = load_label_table()
+    tux = fake_tree / "tuxpaint-stamps-default"
+
+    def resolve(relative):
+        return table.resolve(PackageFile("tuxpaint-stamps-default", "/" + relative, tux / relative))
+
+    dog = resolve("usr/share/tuxpaint/stamps/animals/mammals/dogs/dog.ogg")
+    assert (dog.cls, dog.label, dog.caption, dog.split) == ("sfx", "dog", "a dog barking", "auto")
+    french = resolve("usr/share/tuxpaint/stamps/animals/mammals/dogs/dog_desc_fr.ogg")
+    assert french.label == "French speech"
+    assert french.caption == 'someone saying "Un chien." in French'
+    spanish = resolve("usr/share/tuxpaint/stamps/animals/mammals/dogs/dog_desc_es.ogg")
+    assert spanish.split == "test" and spanish.group == "tuxpaint-desc:es"
+    english = resolve("usr/share/tuxpaint/stamps/animals/mammals/dogs/dog_desc.ogg")
+    assert english.caption == 'someone saying "A dog." in English'
+    assert resolve("usr/share/tuxpaint/stamps/symbols/faces/happy.ogg") is None
+
+
+def test_default_group_keeps_near_duplicates_together():
+    assert default_group("/s/rain_01.ogg") == default_group("/s/rain_05.ogg")
+    assert default_group("/s/bat_left.ogg") == default_group("/s/bat_right.ogg")
+    assert default_group("/s/wolf-growl-1.ogg") == default_group("/s/wolf-growl-4.ogg")
+    assert default_group("/s/glass.ogg") == "/s/glass"
+    assert default_group("/s/glass.ogg") != default_group("/s/gorilla.ogg")
+
+
+def test_licence_comes_from_the_matching_copyright_stanza(fake_tree):
+    doc = fake_tree / "tuxpaint-stamps-default/usr/share/doc/tuxpaint-stamps-default/copyright"
+    stanzas = parse_copyright(doc.read_text())
+    assert licence_of("/usr/share/game/sounds/special/x.ogg", stanzas, None) == "CC0-1.0"
+    assert licence_of("/usr/share/game/music/y.ogg", stanzas, None) == "GPL-2"
+    assert licence_of("/a.ogg", [], "CC-BY-SA-3.0") == "CC-BY-SA-3.0"
+
+
+@pytest.mark.parametrize("package", sorted(RESERVED_PACKAGES))
+def test_reserved_packages_are_refused(package, fake_tree, tmp_path):
+    (fake_tree / package).mkdir(exist_ok=True)  # even when present, they are never read
+    with pytest.raises(ReservedPackageError, match="reserved"):
+        packages_for("core", [package])
+    with pytest.raises(ReservedPackageError):
+        TreePackages(fake_tree).ensure([package])
+    with pytest.raises(ReservedPackageError):
+        TreePackages(fake_tree).audio_files(package)
+    with pytest.raises(ReservedPackageError):
+        build_corpus(BuildConfig(out=tmp_path, packages_tree=fake_tree, extra_packages=(package,)))
+    assert not (tmp_path / "sources.jsonl").exists()
+
+
+def test_cli_refuses_reserved_package_with_exit_2(fake_tree, tmp_path, capsys):
+    from codecsep_mm.cli import main
+
+    code = main(
+        [
+            "data",
+            "build",
+            "--out",
+            str(tmp_path),
+            "--packages-tree",
+            str(fake_tree),
+            "--package",
+            "hedgewars-data",
+        ]
+    )
+    assert code == 2
+    assert "reserved" in capsys.readouterr().err
+
+
+def test_missing_package_names_it(tmp_path):
+    (tmp_path / "tuxpaint-stamps-default").mkdir()
+    with pytest.raises(Exception, match="asterisk-core-sounds-en-wav"):
+        TreePackages(tmp_path).ensure(packages_for("core"))
+
+
+def test_build_writes_16k_mono_flac_with_checksums_and_manifests(fake_corpus):
+    records = read_sources(fake_corpus / "sources.jsonl")  # also checks every file exists
+    assert len(records) > 40
+    for record in records:
+        info = sf.info(record.path)
+        assert (info.samplerate, info.channels, info.format) == (16000, 1, "FLAC")
+        assert sha256_of(record.path) == record.sha256
+        assert record.licence and record.package and record.package_version == "1.0-test"
+        assert abs(info.duration - record.duration) < 1e-3
+    split_sizes = {s: len(read_sources(fake_corpus / f"{s}.jsonl")) for s in ("train", "test")}
+    assert sum(split_sizes.values()) <= len(records)
+    build = json.loads((fake_corpus / "build.json").read_text())
+    assert build["n_unreadable"] == 1 and build["build_seconds"] >= 0
+    assert (fake_corpus / "licences/tuxpaint-stamps-default.copyright").is_file()
+
+
+def test_build_labels_images_and_archive_members(fake_corpus):
+    records = read_corpus(fake_corpus)
+    by_label = defaultdict(list)
+    for r in records:
+        by_label[(r.cls, r.label)].append(r)
+    dog = by_label[("sfx", "dog")][0]
+    assert dog.caption == "a dog barking" and dog.image.endswith("dog.png")
+    assert (fake_corpus / dog.image).read_bytes().startswith(b"\x89PNG")
+    assert len(by_label[("music", "game music")]) == 5  # 3 held-out + 2 from the pk3 archive
+    assert any(r.origin.endswith("0music.pk3/music/track0.ogg") for r in records)
+    assert not any("/silence/" in r.origin for r in records)
+
+
+def test_splits_follow_groups_held_out_sources_and_test_only_labels(fake_corpus):
+    records = read_corpus(fake_corpus)
+    splits_of_group = defaultdict(set)
+    for r in records:
+        splits_of_group[r.group].add(r.split)
+    assert all(len(s) == 1 for s in splits_of_group.values()), "a group is split"
+    for r in records:
+        if r.label in ("Spanish speech", "Catalan speech") or r.origin.startswith(
+            "/usr/share/planetblupi"
+        ):
+            assert r.split == "test"
+        if r.cls in ("speech", "music") and r.split == "test":
+            assert r.label in ("Spanish speech", "Catalan speech", "English speech", "game music")
+    only_test = labels_only_in_test(records)
+    assert {"kettle", "cuckoo", "camera shutter", "telephone ringing"} <= set(only_test["sfx"])
+    train_labels = {(r.cls, r.label) for r in records if r.split == "train"}
+    assert ("sfx", "dog") in train_labels and ("sfx", "horn") in train_labels
+
+
+def test_rebuild_reuses_converted_files(fake_tree, fake_corpus, tmp_path):
+    before = {r.path: r.sha256 for r in read_corpus(fake_corpus)}
+    build_corpus(BuildConfig(out=fake_corpus, packages_tree=fake_tree), log=lambda _: None)
+    after = {r.path: r.sha256 for r in read_corpus(fake_corpus)}
+    assert before == after
+
+
+def test_stats_command_prints_per_class_tables(fake_corpus, capsys):
+    from codecsep_mm.cli import main
+
+    assert main(["data", "stats", str(fake_corpus), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["n_files"] == len(read_corpus(fake_corpus))
+    assert stats["per_class_split"]["sfx"]["test"]["files"] > 0
+    assert "kettle" in stats["test_only_labels"]["sfx"]
+    assert main(["data", "stats", str(fake_corpus)]) == 0
+    assert "| sfx |" in capsys.readouterr().out
+
+
+def test_corpus_not_built_is_a_clear_error(tmp_path, capsys):
+    from codecsep_mm.cli import main
+
+    assert main(["data", "stats", str(tmp_path)]) == 2
+    assert "data build" in capsys.readouterr().err
+
+
+def test_tree_paths_look_like_installed_paths(fake_tree):
+    files = TreePackages(fake_tree).audio_files("ufoai-music")
+    assert [f.path for f in files] == [
+        "/usr/share/games/ufoai/base/0music.pk3/music/track0.ogg",
+        "/usr/share/games/ufoai/base/0music.pk3/music/track1.ogg",
+    ]
+    assert files[0].read_bytes()[:4] == b"OggS"
+    assert isinstance(files[0].disk_path, Path)
