@@ -158,10 +158,11 @@ def create_codec(
     download: bool = False,
     fold_weight_norm: bool = True,
 ) -> DACCodec:
-    """Build a named codec.
+    """Build a named codec, or load a codec weight file.
 
     Args:
-        name: a registered codec (``available_codecs()``).
+        name: a registered codec (``available_codecs()``), or the path of a weight file in DAC's
+            format (e.g. ``runs/codec/best/codec.pth`` from ``codecsep-mm train-codec``).
         weights: a local weight file (DAC's format); overrides the cache lookup.
         random_weights: build the architecture with random weights (profiling only).
         download: fetch the official weights if they are not on disk.
@@ -175,6 +176,11 @@ def create_codec(
         >>> codec.hop_length
         320
     """
+    if name not in _PRESETS and str(name).endswith((".pth", ".pt")):
+        path = Path(name)
+        if not path.is_file():
+            raise WeightsNotFoundError(f"codec weights not found: {path}; check the path")
+        return DACCodec(load_dac_weights(path), path.stem, fold_weight_norm)
     preset = get_codec_preset(name)
     if random_weights:
         torch.manual_seed(0 if preset.seed is None else preset.seed)

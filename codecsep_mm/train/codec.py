@@ -1,0 +1,203 @@
+"""Training a DAC-architecture codec (``codecsep-mm train-codec``): the codec that masker training
+then freezes.
+
+Losses (weights in :class:`CodecLossSpec`): multi-scale log-mel distance (descript-audio-codec's own
+``MelSpectrogramLoss``, DAC's seven scales), waveform L1, and the RVQ commitment and codebook losses.
+The decoder is trained on the quantized latent (as DAC is, for code-stream mode) and, with
+``continuous_weight > 0``, also on the continuous encoder latent, which is what wave-mode separation
+masks and decodes. No adversarial losses: on a small compute budget they cost more than they give.
+
+Training items are the mixture of a 3-source training mixture (the codec has to encode mixtures) or,
+with probability ``single_source_prob``, one of its stems alone.
+
+The result (``OUT_DIR/best/codec.pth``) is in DAC's own weight format: ``create_codec(path)``,
+``model.codec: OUT_DIR/best/codec.pth`` in a masker config, or ``dac.DAC.load`` all read it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from codecsep_mm.train.config import DataSpec, OptimSpec, RunSpec, YamlConfig
+from codecsep_mm.train.trainer import TrainingLoop, _datasets
+
+CODEC_WEIGHTS = "codec.safetensors"
+BEST_FILE = "codec.pth"
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """A ``dac.DAC`` architecture. The defaults: a small 16 kHz codec (hop 320, latent 512)."""
+
+    encoder_dim: int = 32
+    encoder_rates: tuple[int, ...] = (2, 4, 5, 8)
+    latent_dim: int | None = None
+    decoder_dim: int = 384
+    decoder_rates: tuple[int, ...] = (8, 5, 4, 2)
+    n_codebooks: int = 8
+    codebook_size: int = 1024
+    codebook_dim: int = 8
+    quantizer_dropout: float = 0.5
+    sample_rate: int = 16000
+
+    def dac_kwargs(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        kwargs = asdict(self)
+        kwargs["encoder_rates"] = list(self.encoder_rates)
+        kwargs["decoder_rates"] = list(self.decoder_rates)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class CodecLossSpec:
+    """Loss weights and the mel scales (DAC's: 7 scales from 32 to 2048 samples)."""
+
+    mel_weight: float = 15.0
+    waveform_weight: float = 1.0
+    commitment_weight: float = 0.25
+    codebook_weight: float = 1.0
+    continuous_weight: float = 1.0
+    mel_window_lengths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
+    mel_bins: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320)
+    single_source_prob: float = 0.5
+
+
+@dataclass(frozen=True)
+class CodecTrainConfig(YamlConfig):
+    """A codec training run (sections ``codec``, ``data``, ``optim``, ``loss``, ``run``)."""
+
+    codec: CodecSpec = field(default_factory=CodecSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    optim: OptimSpec = field(default_factory=lambda: OptimSpec(lr=1e-4))
+    loss: CodecLossSpec = field(default_factory=CodecLossSpec)
+    run: RunSpec = field(default_factory=RunSpec)
+
+    def __post_init__(self) -> None:
+        from codecsep_mm.errors import ConfigError
+
+        if not self.data.synthetic and not self.data.manifest:
+            raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
+        if len(self.loss.mel_window_lengths) != len(self.loss.mel_bins):
+            raise ConfigError("loss.mel_window_lengths and loss.mel_bins need the same length")
+        if self.codec.sample_rate != self.data.mixing.sample_rate:
+            raise ConfigError(f"codec.sample_rate {self.codec.sample_rate} != data.mixing.sample_rate "
+                              f"{self.data.mixing.sample_rate}; make them equal")
+
+
+class CodecAutoencoder(torch.nn.Module):
+    """A ``dac.DAC`` whose ``forward`` returns what the losses need (so DDP sees one forward)."""
+
+    def __init__(self, codec):
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, audio: torch.Tensor, continuous: bool = True) -> dict[str, torch.Tensor]:
+        """``audio (b, 1, s)`` -> quantized (and continuous) reconstructions trimmed to ``s``, and
+        the RVQ losses."""
+        codec, n = self.codec, audio.shape[-1]
+        latent = codec.encoder(codec.preprocess(audio, codec.sample_rate))
+        quantized, _, _, commitment, codebook = codec.quantizer(latent, None)
+        out = {"quantized": _fit(codec.decoder(quantized), n), "commitment": commitment.mean(),
+               "codebook": codebook.mean()}
+        if continuous:
+            out["continuous"] = _fit(codec.decoder(latent), n)
+        return out
+
+
+def _fit(wav: torch.Tensor, n: int) -> torch.Tensor:
+    """DAC's decoder gives a few samples less when a rate is odd (16 kHz: 8); pad or trim to ``n``."""
+    return torch.nn.functional.pad(wav, (0, max(0, n - wav.shape[-1])))[..., :n]
+
+
+class CodecTrainer(TrainingLoop):
+    """Train a codec from a :class:`CodecTrainConfig` with the shared loop (resume, DDP, ...)."""
+
+    weights_file = CODEC_WEIGHTS
+    fixed_sections = ("codec", "data", "optim", "loss")
+
+    def build(self) -> torch.nn.Module:
+        from codecsep_mm.codecs.dac_backend import build_dac
+
+        torch.manual_seed(self.config.run.seed)
+        self.codec = build_dac(self.config.codec.dac_kwargs())
+        self.mel_loss = _mel_loss(self.config.loss)
+        return CodecAutoencoder(self.codec)
+
+    def datasets(self):
+        return _datasets(self.config)
+
+    def save_best(self) -> None:
+        from codecsep_mm.codecs.dac_backend import save_dac_weights
+
+        directory = self.out_dir / "best"
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{BEST_FILE}.partial"
+        save_dac_weights(self.codec, tmp)
+        os.replace(tmp, directory / BEST_FILE)
+
+    def items(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The batch's training signals ``(b, 1, s)``: mixtures, or single stems (the choice comes
+        from the generator the loop seeds at every step)."""
+        mixture, stems = batch["mixture"], batch["stems"]
+        single = torch.rand(mixture.shape[0]) < self.config.loss.single_source_prob
+        pick = torch.randint(stems.shape[1], (mixture.shape[0],))
+        chosen = stems[torch.arange(mixture.shape[0]), pick][:, None]
+        return torch.where(single[:, None, None], chosen, mixture).to(self.device)
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        audio = self.items(batch)
+        out = self.model(audio, self.config.loss.continuous_weight > 0)
+        spec = self.config.loss
+        total = spec.commitment_weight * out["commitment"] + spec.codebook_weight * out["codebook"]
+        total = total + self._reconstruction_loss(out["quantized"], audio)
+        if "continuous" in out:
+            total = total + spec.continuous_weight * self._reconstruction_loss(out["continuous"], audio)
+        return total
+
+    def _reconstruction_loss(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        from audiotools import AudioSignal
+
+        rate = self.config.codec.sample_rate
+        spec = self.config.loss
+        mel = self.mel_loss(AudioSignal(estimate.float(), rate), AudioSignal(target.float(), rate))
+        return spec.mel_weight * mel + spec.waveform_weight * (estimate - target).abs().mean()
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Validation loss, and SI-SDR of the quantized and continuous reconstructions (dB)."""
+        from codecsep_mm.data.mixing import collate
+        from codecsep_mm.train.loss import neg_si_sdr
+
+        if self.valid_set is None:
+            return {}
+        self.model.eval()
+        torch.manual_seed(self.config.run.seed)  # the same single/mixture choices every time
+        size, n_items = self.config.run.batch_size, self.config.data.valid_items
+        totals: dict[str, float] = {}
+        for start in range(0, n_items, size):
+            batch = collate([self.valid_set[i] for i in range(start, min(n_items, start + size))])
+            count = batch["mixture"].shape[0]
+            audio = batch["mixture"].to(self.device)
+            out = self.module(audio, self.config.loss.continuous_weight > 0)
+            values = {"valid/loss": float(self.loss(batch)),
+                      "valid/si_sdr_quantized": float(-neg_si_sdr(out["quantized"], audio).mean())}
+            if "continuous" in out:
+                values["valid/si_sdr_continuous"] = float(-neg_si_sdr(out["continuous"], audio).mean())
+            for key, value in values.items():
+                totals[key] = totals.get(key, 0.0) + value * count
+        return {key: value / n_items for key, value in totals.items()}
+
+
+def _mel_loss(spec: CodecLossSpec):
+    from dac.nn.loss import MelSpectrogramLoss
+
+    scales = len(spec.mel_bins)
+    return MelSpectrogramLoss(
+        n_mels=list(spec.mel_bins), window_lengths=list(spec.mel_window_lengths), clamp_eps=1e-5,
+        mag_weight=0.0, log_weight=1.0, pow=1.0, mel_fmin=[0.0] * scales, mel_fmax=[None] * scales,
+    )

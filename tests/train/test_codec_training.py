@@ -1,0 +1,44 @@
+"""`codecsep-mm train-codec`: a codec trained through the real entry point, then frozen under a masker."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from codecsep_mm.cli import main
+from codecsep_mm.codecs import create_codec
+
+from .conftest import REPO, TINY_CONFIG, tiny_overrides
+
+CODEC_CONFIG = REPO / "configs" / "codec-tiny.yaml"
+
+
+def test_train_a_codec_then_a_masker_on_it(tmp_path, capsys):
+    out = tmp_path / "codec"
+    args = ["--set", f"run.out_dir={out}", "--set", "run.steps=2", "--set", "run.valid_every=2",
+            "--set", "run.checkpoint_every=2", "--set", "run.progress=false", "--set", "data.valid_items=2"]
+    assert main(["train-codec", str(CODEC_CONFIG), "--json", *args]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    validation = summary["last_validation"]
+    assert np.isfinite(validation["valid/loss"]) and "valid/si_sdr_continuous" in validation
+    codec = create_codec(summary["codec"])  # DAC's format, through the same backend as official DAC
+    assert codec.sample_rate == 16000 and codec.hop_length == 320 and codec.latent_dim == 128
+    wav = torch.randn(1, 1, 8000) * 0.1
+    assert codec.decode(codec.encode(wav)).shape == (1, 1, 8000)
+    # resume continues the same run
+    assert main(["train-codec", str(CODEC_CONFIG), "--resume", *args[:-2], "--set", "run.steps=3",
+                 "--set", "data.valid_items=2"]) == 0
+    state = json.loads((out / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert state["step"] == 3
+
+    masker_run = tmp_path / "masker"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(masker_run, **{"model.codec": summary["codec"]})]) == 0
+    from codecsep_mm import Separator
+
+    separator = Separator.from_pretrained(masker_run / "best")  # the trained codec is stored with it
+    assert separator.codec.name == "codec"
+    frozen = create_codec(summary["codec"])
+    for key, value in frozen.model.state_dict().items():
+        assert torch.equal(value, separator.codec.model.state_dict()[key]), key
