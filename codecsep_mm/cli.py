@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from codecsep_mm.defaults import DEFAULT_MODEL
 from codecsep_mm.errors import CodecSepError, OutputPathError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
@@ -116,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="tiny", metavar="NAME_OR_DIR",
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_DIR",
                    help="a named model (`codecsep-mm models`) or a model folder")
     p.add_argument("--random-weights", action="store_true",
                    help="random weights (profiling only; output is meaningless)")

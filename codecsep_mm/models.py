@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from codecsep_mm import __version__, hub
+from codecsep_mm.defaults import DEFAULT_MODEL  # noqa: F401  (re-exported: the embedded default)
 from codecsep_mm.errors import ConfigError, UnknownNameError, WeightsNotFoundError
 from codecsep_mm.masker import FiLMTransformerMasker, MaskerConfig, masker_config
 
