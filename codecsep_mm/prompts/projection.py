@@ -24,6 +24,7 @@ from codecsep_mm.errors import ConfigError
 from codecsep_mm.prompts.base import l2_normalize
 
 LINEAR_FILE = "projection.safetensors"
+BRIDGE_FILE = "label_bridge.safetensors"
 
 
 @runtime_checkable
@@ -159,6 +160,15 @@ class LabelBridge:
         self.temperature, self.top_k = temperature, max(1, min(top_k, len(self.labels)))
 
     @classmethod
+    def for_classifier(cls, class_names: Sequence[str], target_text, source_space: str,
+                       **options) -> LabelBridge:
+        """A bridge from a classifier's class probabilities (its "embedding" is the probability
+        vector over ``class_names``) to ``target_text``'s embeddings of the class names."""
+        names = list(class_names)
+        return cls(names, torch.eye(len(names)), target_text.encode(names), source_space,
+                   target_text.space, **options)
+
+    @classmethod
     def from_encoders(cls, labels: Sequence[str], source_text, target_text, **options) -> LabelBridge:
         labels = list(labels)
         return cls(labels, source_text.encode(labels), target_text.encode(labels),
@@ -183,6 +193,48 @@ class LabelBridge:
 
     def __call__(self, embedding: torch.Tensor) -> torch.Tensor:
         return l2_normalize(self.scores(embedding) @ self.target)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({"source": self.source.contiguous(), "target": self.target.contiguous()},
+                  str(directory / BRIDGE_FILE))
+        config = {"type": "label-bridge", "source_space": self.source_space,
+                  "target_space": self.target_space, "temperature": self.temperature,
+                  "top_k": self.top_k, "labels": self.labels}
+        (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> LabelBridge:
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        try:
+            config = json.loads((directory / "config.json").read_text())
+            tensors = load_file(str(directory / BRIDGE_FILE))
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"{directory}: not a saved label bridge ({error})") from None
+        valid = {"type", "source_space", "target_space", "temperature", "top_k", "labels"}
+        if set(config) - valid or config.get("type") != "label-bridge" or set(tensors) != {"source", "target"}:
+            raise ConfigError(f"{directory}: unexpected label-bridge contents; valid keys: {sorted(valid)}")
+        return cls(config["labels"], tensors["source"], tensors["target"], config["source_space"],
+                   config["target_space"], config["temperature"], config["top_k"])
+
+
+def load_projection(directory: str | os.PathLike):
+    """A projection saved by ``save`` (linear or label-bridge), by the type in its config.json."""
+    directory = Path(directory)
+    try:
+        kind = json.loads((directory / "config.json").read_text()).get("type")
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{directory}: not a saved projection ({error})") from None
+    loaders = {"linear": LinearProjection.load, "label-bridge": LabelBridge.load}
+    if kind not in loaders:
+        raise ConfigError(f"{directory}: unknown projection type {kind!r}; valid: {sorted(loaders)}")
+    return loaders[kind](directory)
 
 
 def sound_event_vocabulary() -> list[str]:
