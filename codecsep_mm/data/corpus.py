@@ -156,7 +156,8 @@ def _convert_package(package, version, source, table: LabelTable, config, report
             report.n_unreadable += 1
             report.unreadable.append(f"{package}:{file.path}")
             continue
-        licence = licence_of(file.path, stanzas, FALLBACK_LICENCES.get(package))
+        fallback = FALLBACK_LICENCES.get(package, f"see licences/{package}.copyright")
+        licence = licence_of(file.path, stanzas, fallback)
         records.append(
             SourceRecord(
                 path=relative.as_posix(),

@@ -71,6 +71,9 @@ FALLBACK_LICENCES = {
     "asterisk-core-sounds-it-wav": "CC-BY-SA-3.0",
     "asterisk-core-sounds-ru-wav": "CC-BY-SA-3.0",
     "0ad-data": "CC-BY-SA-3.0",
+    "wesnoth-1.16-data": "GPL-2+",
+    "wesnoth-1.16-music": "GPL-2+",
+    "singularity-music": "CC-BY-SA-3.0",
 }
 
 
@@ -307,21 +310,41 @@ def _fields(block: str) -> dict[str, str]:
 
 
 def licence_of(path: str, stanzas: list[CopyrightStanza], fallback: str | None) -> str:
-    """The licence of an installed file: the last DEP-5 stanza whose pattern matches a tail of
-    its path (installed paths differ from source paths by a prefix), else ``Files: *``."""
+    """The licence of an installed file: the last DEP-5 stanza one of whose patterns matches a
+    tail of its path, else ``fallback``.
+
+    Installed paths differ from the source paths a copyright file names by a prefix, so a pattern
+    also matches with its own leading folders dropped (``etc/samples/a.flac`` matches
+    ``/usr/share/sonic-pi/samples/a.flac``), as long as a folder remains; a hydrogen kit
+    ``drumkits/K.h2drumkit`` stands for the folder ``drumkits/K/``.
+    """
     tails = _tails(path)
     chosen = None
     for stanza in stanzas:
-        if stanza.patterns == ("*",) or any(
-            fnmatch.fnmatchcase(tail, pattern)
-            for pattern in stanza.patterns
-            if pattern != "*"
-            for tail in tails
-        ):
-            chosen = stanza.licence
+        for pattern in stanza.patterns:
+            if pattern == "*" or any(
+                fnmatch.fnmatchcase(tail, p) for p in _pattern_variants(pattern) for tail in tails
+            ):
+                chosen = stanza.licence
+                break
     return chosen or fallback or "see copyright file"
 
 
+def _pattern_variants(pattern: str) -> list[str]:
+    if pattern.startswith("debian/"):
+        return [pattern]
+    if pattern.endswith(".h2drumkit"):
+        pattern = pattern[: -len(".h2drumkit")] + "/*"
+    parts = pattern.split("/")
+    return [pattern] + ["/".join(parts[i:]) for i in range(1, len(parts) - 1)]
+
+
 def _tails(path: str) -> list[str]:
+    """Every tail of the path, also with an archive's name left out (``base/0snd.pk3/sound/x``
+    is ``base/sound/x`` in the source tree the copyright file describes)."""
     parts = path.strip("/").split("/")
-    return ["/".join(parts[i:]) for i in range(len(parts))]
+    tails = ["/".join(parts[i:]) for i in range(len(parts))]
+    inside = [p for p in parts if Path(p).suffix.lower() not in ARCHIVE_SUFFIXES]
+    if len(inside) != len(parts):
+        tails += ["/".join(inside[i:]) for i in range(len(inside))]
+    return tails
