@@ -1,0 +1,397 @@
+"""The Gradio app: a mixture, up to three queries (text, audio example, image) and an optional
+negative query in; one audio player per stem plus the residual, and spectrograms, out.
+
+:func:`build_demo` returns the ``gr.Blocks`` (queue configured, nothing launched);
+:func:`launch_demo` starts it with the server-side limits. ``codecsep-mm demo`` and
+``python demos/app.py`` do both.
+
+Every error a user can cause (no mixture, a file too long or unreadable, a query the model cannot
+take, an unknown model) is shown in the page as a one-line ``gr.Error``; anything unexpected is
+logged on the server and shown as one line, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from codecsep_mm.defaults import DEFAULT_MODEL  # noqa: E402
+from codecsep_mm.demo import (  # noqa: E402
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    MAX_FILE_SIZE,
+    MAX_QUERIES,
+    MAX_QUERY_SECONDS,
+    MAX_SECONDS,
+    QUEUE_SIZE,
+)
+from codecsep_mm.demo.spectrogram import spectrogram_image  # noqa: E402
+from codecsep_mm.errors import AudioInputError, CodecSepError, PromptError  # noqa: E402
+from codecsep_mm.examples import DATA_DIR, EXAMPLES  # noqa: E402
+
+log = logging.getLogger(__name__)
+N_OUTPUTS = MAX_QUERIES + 2  # the positive stems, the negative stem, the residual
+MODALITY_WORDS = {"text": "text", "audio": "audio examples", "image": "images"}
+
+
+class ModelPool:
+    """Loads separators by name once, adds the extra prompt encoders, and remembers what failed.
+
+    Args:
+        prompt_encoders: registry names (or encoder objects) added to every model whose space
+            they reach, directly or through one of ``projections``.
+        projections: saved projection folders (from ``codecsep-mm fit-projection``) or objects.
+        device: where models run.
+        loader: ``name -> Separator`` (default: :meth:`Separator.from_pretrained`).
+    """
+
+    def __init__(
+        self,
+        prompt_encoders: Sequence[Any] = (),
+        projections: Sequence[Any] = (),
+        device: str = "cpu",
+        loader: Callable[[str], Any] | None = None,
+    ):
+        self._encoder_specs = list(prompt_encoders)
+        self._projection_specs = list(projections)
+        self._encoders: list[Any] | None = None
+        self._projections: dict[str, Any] | None = None
+        self._models: dict[str, tuple[Any, list[str]]] = {}
+        self._lock = threading.Lock()
+        self.device = device
+        self.loader = loader or self._from_pretrained
+
+    def _from_pretrained(self, name: str):
+        from codecsep_mm.separator import Separator
+
+        return Separator.from_pretrained(name, device=self.device)
+
+    def _extras(self) -> tuple[list[Any], dict[str, Any]]:
+        if self._encoders is None:
+            from codecsep_mm import prompts
+            from codecsep_mm.prompts.projection import LinearProjection
+
+            projections = [
+                LinearProjection.load(p) if isinstance(p, (str, os.PathLike)) else p
+                for p in self._projection_specs
+            ]
+            self._projections = {p.source_space: p for p in projections}
+            self._encoders = [
+                prompts.create(e) if isinstance(e, str) else e for e in self._encoder_specs
+            ]
+        return self._encoders, self._projections or {}
+
+    def get(self, name: str) -> tuple[Any, list[str]]:
+        """``(separator, notes)``: notes say which extra encoders did not fit this model."""
+        with self._lock:
+            if name not in self._models:
+                separator = self.loader(name)
+                encoders, projections = self._extras()
+                notes = []
+                for encoder in encoders:
+                    try:
+                        separator.add_prompt_encoder(encoder, projections.get(encoder.space))
+                    except PromptError as error:
+                        notes.append(f"{encoder.name} is not used with this model: {error}")
+                self._models[name] = (separator, notes)
+            return self._models[name]
+
+
+def accepted_modalities(separator) -> list[str]:
+    return [m for m in ("text", "audio", "image") if m in separator.encoders]
+
+
+def describe_model(pool: ModelPool, name: str) -> str:
+    """Markdown: what the model is and which query kinds it takes."""
+    try:
+        separator, notes = pool.get(name)
+    except CodecSepError as error:
+        return f"**{name}** cannot be loaded: {_clean(error)}"
+    description = separator.config.get("description", "")
+    modalities = accepted_modalities(separator)
+    lines = [f"**{name}**: {description}.", f"Takes queries as: {', '.join(MODALITY_WORDS[m] for m in modalities)}."]
+    missing = [MODALITY_WORDS[m] for m in ("audio", "image") if m not in modalities]
+    if missing:
+        lines.append(
+            f"It has no encoder for {' or '.join(missing)}: such queries are refused with a message. "
+            "Start the demo with `--prompt-encoder NAME [--projection DIR]` to add one "
+            "(see the Prompts page of the docs)."
+        )
+    lines += [f"Note: {note}" for note in notes]
+    return "\n\n".join(lines)
+
+
+def _clean(error: BaseException) -> str:
+    """A one-line message in which uploaded files are named by their file name, not their server path."""
+    text = " ".join(str(error).split())
+    folders = {os.environ.get("GRADIO_TEMP_DIR", ""), os.path.join(tempfile.gettempdir(), "gradio")} - {""}
+    for folder in folders:
+        text = re.sub(re.escape(folder.rstrip("/")) + r"/(?:[^\s/]+/)*([^\s/]+?)(?=[\s:;,)]|$)", r"\1", text)
+    return text
+
+
+def _duration(path: str, limit: float, what: str) -> float:
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
+        raise AudioInputError(f"{what}: cannot read audio ({error}); use WAV, FLAC or OGG") from None
+    seconds = info.frames / info.samplerate
+    if seconds > limit:
+        raise AudioInputError(
+            f"{what} is {seconds:.1f} s long; this demo takes at most {limit:.0f} s (trim it, or "
+            "use `codecsep-mm separate` for long files)"
+        )
+    return seconds
+
+
+def build_queries(texts, audios, images, negative: str | None) -> list:
+    """The query fields -> queries: each slot's filled parts combine into one stem."""
+    from codecsep_mm.prompts.query import Prompt, Query
+
+    queries = []
+    for index, (text, audio, image) in enumerate(zip(texts, audios, images), start=1):
+        parts = []
+        if text and text.strip():
+            parts.append(Prompt.text(text.strip()))
+        if audio:
+            _duration(audio, MAX_QUERY_SECONDS, f"the audio example of query {index}")
+            parts.append(Prompt.audio(audio))
+        if image is not None:
+            parts.append(Prompt.image(np.asarray(image)))
+        if parts:
+            queries.append(Query.of(*parts))
+    if negative and negative.strip():
+        queries.append(Query.everything_except(negative.strip()))
+    if not queries:
+        raise PromptError("give at least one query: a text, an audio example or an image")
+    return queries
+
+
+def check_modalities(separator, name: str, queries) -> None:
+    modalities = accepted_modalities(separator)
+    for query in queries:
+        for part in query.parts:
+            if part.modality not in modalities and part.encoder is None:
+                raise PromptError(
+                    f"the model '{name}' has no {part.modality} encoder, so it cannot take "
+                    f"{MODALITY_WORDS[part.modality]} as queries (it takes "
+                    f"{', '.join(MODALITY_WORDS[m] for m in modalities)}); remove that query or "
+                    "start the demo with --prompt-encoder"
+                )
+
+
+def _to_player(stem: np.ndarray, sample_rate: int) -> tuple[int, np.ndarray]:
+    """``(channels, samples)`` float -> what gr.Audio plays: ``(rate, (samples, channels) int16)``."""
+    clipped = np.clip(np.nan_to_num(stem), -1.0, 1.0)
+    return sample_rate, (clipped.T * 32767).astype(np.int16)
+
+
+def run_separation(
+    pool: ModelPool,
+    max_seconds: float,
+    mixture: str | None,
+    model_name: str,
+    residual: bool,
+    negative: str,
+    fields: Sequence[Any],
+    progress: Callable[..., Any] = lambda *a, **k: None,
+) -> list[Any]:
+    """The page's one action, free of gradio types except the outputs it returns."""
+    from codecsep_mm.audio import load_audio
+
+    started = time.perf_counter()
+    if not mixture:
+        raise AudioInputError("no mixture: upload or record one, or pick an example below")
+    texts, audios, images = fields[:MAX_QUERIES], fields[MAX_QUERIES : 2 * MAX_QUERIES], fields[2 * MAX_QUERIES :]
+    progress(0.05, desc="checking the inputs")
+    seconds = _duration(mixture, max_seconds, "the mixture")
+    queries = build_queries(texts, audios, images, negative)
+    wav, sample_rate = load_audio(mixture)
+    progress(0.15, desc=f"loading model {model_name}")
+    separator, _ = pool.get(model_name)
+    check_modalities(separator, model_name, queries)
+    progress(0.3, desc=f"separating {len(queries)} stem(s)")
+    result = separator.separate(wav, queries, sample_rate=sample_rate, residual=residual)
+    progress(0.85, desc="drawing spectrograms")
+    labels = list(result.labels)
+    positive = [q for q in queries if not q.negative]
+    players: list[Any] = [gr.Audio(value=None, visible=False) for _ in range(N_OUTPUTS)]
+    for index, (label, stem) in enumerate(zip(labels, result.stems)):
+        slot = MAX_QUERIES if queries[index].negative else index
+        what = " + ".join(part.describe() for part in queries[index].parts)
+        title = f"Everything except: {what}" if queries[index].negative else f"Stem {index + 1}: {label}"
+        players[slot] = gr.Audio(value=_to_player(stem, sample_rate), label=title, visible=True)
+    if result.residual is not None:
+        players[-1] = gr.Audio(value=_to_player(result.residual, sample_rate), label="Residual (everything else)", visible=True)
+    named = [("mixture", wav)] + list(zip(labels, result.stems))
+    if result.residual is not None:
+        named.append(("residual", result.residual))
+    picture = spectrogram_image(named, sample_rate)
+    elapsed = time.perf_counter() - started
+    status = (
+        f"Separated {len(positive)} stem(s)"
+        + (" and everything except the negative query" if len(positive) < len(queries) else "")
+        + (", plus the residual," if residual else "")
+        + f" from {seconds:.1f} s of audio with model `{model_name}` in {elapsed:.1f} s."
+    )
+    return [status, picture, *players]
+
+
+def build_demo(
+    model: str = DEFAULT_MODEL,
+    models: Sequence[str] | None = None,
+    prompt_encoders: Sequence[Any] = (),
+    projections: Sequence[Any] = (),
+    max_seconds: float = MAX_SECONDS,
+    device: str = "cpu",
+    loader: Callable[[str], Any] | None = None,
+) -> gr.Blocks:
+    """The demo's ``gr.Blocks``, with its request queue; launch it with :func:`launch_demo`.
+
+    Args:
+        model: the model selected at start (a named model or a model folder); loaded now, so a
+            bad name fails here rather than in the page.
+        models: the models offered (default: ``model`` and every named model whose weights are
+            present).
+        prompt_encoders: extra encoders (registry names or objects), e.g. ``clap-audio``.
+        projections: projections for those encoders (folders or objects).
+        max_seconds: the longest mixture accepted.
+        device: ``cpu``, ``cuda``, ...
+        loader: ``name -> Separator`` (tests inject one; default ``Separator.from_pretrained``).
+    """
+    pool = ModelPool(prompt_encoders, projections, device, loader)
+    pool.get(model)  # fail early on a bad model
+    choices = list(dict.fromkeys([model, *(models or _ready_models())]))
+
+    # Progress comes first: gradio finds it among the positional parameters before ``*values``.
+    def separate(progress=gr.Progress(), *values):
+        mixture, model_name, residual, negative, *fields = values
+        try:
+            return run_separation(pool, max_seconds, mixture, model_name, residual, negative, fields, progress)
+        except CodecSepError as error:
+            raise gr.Error(_clean(error), print_exception=False) from None
+        except Exception as error:
+            log.exception("separation failed")
+            raise gr.Error(f"separation failed ({type(error).__name__}: {_clean(error)})", print_exception=False) from None
+
+    with gr.Blocks(title="codecsep-mm: separate a sound by describing it", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# codecsep-mm: pull one sound out of a mixture\n"
+            "Give a mixture and describe what to extract: with words, an example recording, or a "
+            "picture. What you fill in within one query is combined into one stem. A negative query "
+            "extracts *everything except* it. "
+            f"Limits: {max_seconds:.0f} s per mixture, {MAX_QUERY_SECONDS:.0f} s per audio example, "
+            f"{MAX_FILE_SIZE} per upload."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                mixture = gr.Audio(
+                    sources=["upload", "microphone"], type="filepath", label="Mixture", elem_id="mixture"
+                )
+            with gr.Column(scale=2):
+                model_box = gr.Dropdown(choices=choices, value=model, label="Model", elem_id="model")
+                model_info = gr.Markdown(describe_model(pool, model), elem_id="model-info")
+        texts, audios, images = [], [], []
+        for index in range(MAX_QUERIES):
+            container = gr.Group() if index == 0 else gr.Accordion(f"Query {index + 1}", open=False)
+            with container:
+                if index == 0:
+                    gr.Markdown("**Query 1**")
+                with gr.Row():
+                    texts.append(gr.Textbox(
+                        label=f"Query {index + 1}: text", placeholder="e.g. a dog barking",
+                        elem_id=f"query-{index + 1}-text", scale=2,
+                    ))
+                    audios.append(gr.Audio(
+                        sources=["upload", "microphone"], type="filepath",
+                        label=f"Query {index + 1}: audio example", elem_id=f"query-{index + 1}-audio",
+                    ))
+                    images.append(gr.Image(
+                        sources=["upload", "clipboard"], type="numpy", height=160,
+                        label=f"Query {index + 1}: image", elem_id=f"query-{index + 1}-image",
+                    ))
+        with gr.Row():
+            negative = gr.Textbox(
+                label="Negative query (optional): everything except ...", placeholder="e.g. speech",
+                elem_id="negative", scale=3,
+            )
+            residual = gr.Checkbox(value=True, label="Also give the residual (everything else)", elem_id="residual")
+        button = gr.Button("Separate", variant="primary", elem_id="separate")
+        gr.Examples(
+            examples=[[str(e.path), e.prompts[0]] for e in EXAMPLES],
+            inputs=[mixture, texts[0]],
+            example_labels=[e.title for e in EXAMPLES],
+            label="Bundled examples (synthesised, CC0): a mixture and a first query",
+        )
+        status = gr.Markdown(elem_id="status")
+        with gr.Row():
+            players = [
+                gr.Audio(label=f"Stem {i + 1}", visible=False, interactive=False, elem_id=f"stem-{i + 1}")
+                for i in range(MAX_QUERIES)
+            ]
+            players.append(gr.Audio(label="Everything except", visible=False, interactive=False, elem_id="stem-negative"))
+            players.append(gr.Audio(label="Residual", visible=False, interactive=False, elem_id="stem-residual"))
+        spectrograms = gr.Image(label="Spectrograms", interactive=False, elem_id="spectrograms", format="png")
+        gr.Markdown(_examples_footer())
+
+        button.click(
+            separate,
+            inputs=[mixture, model_box, residual, negative, *texts, *audios, *images],
+            outputs=[status, spectrograms, *players],
+            api_name="separate",
+        )
+        model_box.change(lambda name: describe_model(pool, name), model_box, model_info, api_visibility="private")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    return demo
+
+
+def _ready_models() -> list[str]:
+    from codecsep_mm.models import available_models, model_status
+
+    return [name for name in available_models() if model_status(name)["ready"]]
+
+
+def _examples_footer() -> str:
+    rows = "\n".join(
+        f"| {e.title} | {e.description} | {', '.join(e.prompts)} | {e.licence} |" for e in EXAMPLES
+    )
+    return "| example | what is in it | prompts to try | licence |\n| --- | --- | --- | --- |\n" + rows
+
+
+def launch_demo(
+    demo: gr.Blocks,
+    host: str = DEFAULT_HOST,
+    port: int | None = DEFAULT_PORT,
+    prevent_thread_lock: bool = False,
+    quiet: bool = False,
+):
+    """Start the server with the upload limit and no sharing, analytics or server-side rendering."""
+    return demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        prevent_thread_lock=prevent_thread_lock,
+        quiet=quiet,
+        max_file_size=MAX_FILE_SIZE,
+        show_error=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        allowed_paths=[str(DATA_DIR)],
+        footer_links=["api", "settings"],
+    )
+

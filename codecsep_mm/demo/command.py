@@ -1,0 +1,51 @@
+"""``codecsep-mm demo``: start the Gradio web demo on this machine (nothing heavy at import)."""
+
+from __future__ import annotations
+
+import os
+
+from codecsep_mm.defaults import DEFAULT_MODEL
+from codecsep_mm.demo import DEFAULT_HOST, DEFAULT_PORT, MAX_SECONDS
+from codecsep_mm.errors import CodecSepError
+
+
+class DemoError(CodecSepError, OSError):
+    """The demo cannot start: gradio missing, or the port is taken."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("demo", help="start the web demo (Gradio) on this machine")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_DIR",
+                   help=f"model selected at start (default: {DEFAULT_MODEL})")
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
+    p.add_argument("--prompt-encoder", action="append", default=[], metavar="NAME",
+                   help="add this registered encoder to the models it fits (repeatable)")
+    p.add_argument("--projection", action="append", default=[], metavar="DIR",
+                   help="a saved projection (from fit-projection) for such an encoder (repeatable)")
+    p.add_argument("--max-seconds", type=float, default=MAX_SECONDS,
+                   help="longest mixture accepted (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.set_defaults(run=cmd_demo)
+
+
+def cmd_demo(args) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from codecsep_mm.demo.app import build_demo, launch_demo
+    except ImportError as error:
+        raise DemoError(f"the demo needs gradio ({error}); install it: pip install 'codecsep-mm[demo]'") from None
+    demo = build_demo(
+        model=args.model,
+        prompt_encoders=args.prompt_encoder,
+        projections=args.projection,
+        max_seconds=args.max_seconds,
+        device=args.device,
+    )
+    print(f"codecsep-mm demo: http://{args.host}:{args.port} (model {args.model}; Ctrl+C stops it)")
+    try:
+        launch_demo(demo, args.host, args.port)
+    except OSError as error:
+        raise DemoError(f"cannot listen on {args.host}:{args.port} ({error}); choose another --port") from None
+    return 0

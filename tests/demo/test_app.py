@@ -1,0 +1,150 @@
+"""The demo as a program talks to it: gradio_client against the app on 127.0.0.1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codecsep_mm.demo import MAX_QUERIES, MAX_SECONDS
+from codecsep_mm.examples import EXAMPLES, example_path
+
+from .conftest import WITH_AUDIO
+
+N_SLOTS = MAX_QUERIES + 2
+
+
+def separate(client, mixture, texts=(), audios=(), images=(), negative="", residual=True, model="tiny"):
+    from gradio_client import handle_file
+
+    def pad(items, fill):
+        return list(items) + [fill] * (MAX_QUERIES - len(items))
+
+    audios = [handle_file(str(a)) for a in audios]
+    mixture = handle_file(str(mixture)) if mixture is not None else None
+    outputs = client.predict(
+        mixture, model, residual, negative, *pad(texts, ""), *pad(audios, None), *pad(images, None),
+        api_name="/separate",
+    )
+    status, picture, *players = outputs
+    assert len(players) == N_SLOTS
+    return status, picture, players
+
+
+def audio_path(output):
+    """The file of an Audio output as the client gives it (a component update, a file dict or a path)."""
+    if isinstance(output, dict) and output.get("__type__") == "update":
+        output = output.get("value") if output.get("visible", True) else None
+    if isinstance(output, dict):
+        output = output.get("path")
+    return output
+
+
+def label(output) -> str | None:
+    return output.get("label") if isinstance(output, dict) else None
+
+
+def tone(path, seconds, rate=16000, freq=440.0):
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), rate)
+    return path
+
+
+def test_bundled_examples_exist_and_are_short():
+    for example in EXAMPLES:
+        info = sf.info(str(example.path))
+        assert info.samplerate == 16000 and 4.0 <= info.duration <= 6.0, example.name
+        assert "CC0" in example.licence and example.prompts
+
+
+def test_text_query_on_the_example_gives_the_stem_the_residual_and_spectrograms(client):
+    status, picture, players = separate(client, example_path(), texts=["music"])
+    assert status.startswith("Separated 1 stem(s), plus the residual,") and "`tiny`" in status
+    stem, residual = audio_path(players[0]), audio_path(players[-1])
+    assert (label(players[0]), label(players[-1])) == ("Stem 1: music", "Residual (everything else)")
+    assert all(audio_path(p) is None for p in players[1:-1])  # unused slots stay hidden
+    mixture, rate = sf.read(str(example_path()))
+    for path in (stem, residual):
+        wav, stem_rate = sf.read(path)
+        assert stem_rate == rate and len(wav) == len(mixture)  # the input's rate and exact length
+        assert np.abs(wav).max() > 1e-3
+    image = picture["path"] if isinstance(picture, dict) else picture
+    from PIL import Image
+
+    width, height = Image.open(image).size
+    assert width > 500 and height > 3 * 100  # mixture, stem and residual rows
+
+
+def test_several_queries_and_a_negative_query_fill_their_own_slots(client):
+    status, _, players = separate(client, example_path("birds_and_hum"), texts=["birds chirping", "wind"],
+                                  negative="electrical hum", residual=False)
+    filled = [audio_path(p) is not None for p in players]
+    assert filled == [True, True, False, True, False]
+    assert [label(p) for p in players[:2]] == ["Stem 1: birds chirping", "Stem 2: wind"]
+    assert label(players[3]) == "Everything except: electrical hum"
+    assert "everything except the negative query" in status
+
+
+def test_audio_example_query_runs_on_a_model_with_an_audio_encoder(client, tmp_path):
+    example = tone(tmp_path / "example.wav", 1.0)
+    status, _, players = separate(client, example_path(), audios=[example], model=WITH_AUDIO, residual=False)
+    assert status.startswith("Separated 1 stem") and audio_path(players[0]) is not None
+
+
+def test_a_query_the_model_cannot_take_is_refused_in_the_page(client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    example = tone(tmp_path / "example.wav", 1.0)
+    with pytest.raises(AppError, match="no audio encoder"):
+        separate(client, example_path(), audios=[example], model="tiny")
+    picture = tmp_path / "dog.png"
+    from PIL import Image
+
+    Image.fromarray(np.full((32, 32, 3), 120, dtype=np.uint8)).save(picture)
+    from gradio_client import handle_file
+
+    with pytest.raises(AppError, match="no image encoder"):
+        separate(client, example_path(), images=[handle_file(str(picture))])
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no mixture", "no mixture: upload or record one"),
+        ("no query", "give at least one query"),
+        ("too long", f"at most {MAX_SECONDS:.0f} s"),
+        ("not audio", "cannot read audio"),
+    ],
+)
+def test_user_errors_are_one_line_messages(client, tmp_path, case, message):
+    from gradio_client.exceptions import AppError
+
+    mixture = example_path()
+    texts = ["music"]
+    if case == "no mixture":
+        mixture = None
+    elif case == "no query":
+        texts = []
+    elif case == "too long":
+        mixture = tone(tmp_path / "long.flac", MAX_SECONDS + 5, rate=8000)
+    elif case == "not audio":
+        mixture = tmp_path / "notes.wav"
+        mixture.write_text("not audio at all")
+    with pytest.raises(AppError, match=message) as caught:
+        separate(client, mixture, texts=texts)
+    assert "Traceback" not in str(caught.value) and "/tmp/gradio/" not in str(caught.value)
+
+
+def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * (21 * 1024 * 1024))
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        separate(client, big, texts=["music"])
+
+
+def test_cli_demo_refuses_an_unknown_model_on_one_line(capsys):
+    from codecsep_mm.cli import main
+
+    assert main(["demo", "--model", "no-such-model", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("codecsep-mm: error: unknown model 'no-such-model'") and err.count("\n") == 1
