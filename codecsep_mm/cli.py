@@ -22,7 +22,12 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au
 EXIT_USER_ERROR = 2
 # Subsystems that add their own commands: each module has ``register(subparsers)`` and imports
 # nothing heavy at module level (parsers are built on every call of the command).
-COMMAND_MODULES: tuple[str, ...] = ("codecsep_mm.data.commands", "codecsep_mm.demo.command")
+COMMAND_MODULES: tuple[str, ...] = (
+    "codecsep_mm.train.commands",
+    "codecsep_mm.eval.commands",
+    "codecsep_mm.data.commands",
+    "codecsep_mm.demo.command",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,10 @@
 
 A model directory holds ``config.json`` (codec, prompt encoder, embedding space, masker
 architecture, chunking) and ``masker.safetensors``; a codec that is not a named preset is stored
-beside them as ``codec.safetensors``. Everything is loaded strictly; nothing is unpickled.
+beside them as ``codec.safetensors``. Further prompt encoders (``prompt_encoders``: registry name,
+options, whether it is its modality's default, and a projection folder under ``projections/``) come
+back with the model; an option value starting with ``./`` is a file inside the model directory.
+Everything is loaded strictly; nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ CONFIG_KEYS = (
     "space",
     "masker",
     "separation",
+    "prompt_encoders",
 )
 FORMAT_VERSION = 1
 MASKER_FILE = "masker.safetensors"
@@ -257,7 +261,60 @@ def _load_directory(directory: Path, download: bool = False):
     codec = None
     if "preset" not in config["codec"]:
         codec = _load_stored_codec(directory, config["codec"])
-    return _build(config, masker_state=load_file(str(masker_path)), codec=codec, download=download)
+    separator = _build(config, masker_state=load_file(str(masker_path)), codec=codec, download=download)
+    _add_saved_encoders(separator, config.get("prompt_encoders", []), directory)
+    return separator
+
+
+def _add_saved_encoders(separator, specs: list[dict[str, Any]], directory: Path) -> None:
+    from codecsep_mm import prompts
+    from codecsep_mm.prompts.projection import load_projection
+
+    for spec in specs:
+        unknown = sorted(set(spec) - {"name", "options", "projection", "default"})
+        if unknown or "name" not in spec:
+            raise ConfigError(f"{directory}/config.json: prompt_encoders entry {spec}: needs 'name'; "
+                              f"unknown keys {unknown}")
+        options = {k: str(directory / v[2:]) if isinstance(v, str) and v.startswith("./") else v
+                   for k, v in spec.get("options", {}).items()}
+        projection = load_projection(directory / spec["projection"]) if spec.get("projection") else None
+        separator.add_prompt_encoder(prompts.create(spec["name"], **options), projection,
+                                     default=spec.get("default", True))
+
+
+def _saved_encoders(separator, directory: Path) -> list[dict[str, Any]]:
+    """Specs of the prompt encoders added to ``separator`` beyond its main one; projections are
+    written under ``directory/projections/``."""
+    from codecsep_mm.prompts.projection import IdentityProjection
+
+    main = separator.prompt_encoder.name
+    specs = []
+    for name, encoder in separator.encoders_by_name.items():
+        if name == main:
+            continue
+        options = dict(getattr(encoder, "options", {}) or {})
+        try:
+            json.dumps(options)
+        except TypeError:
+            raise ConfigError(f"prompt encoder '{name}' has options that cannot be written to "
+                              "config.json; give it JSON options (paths as strings)") from None
+        spec: dict[str, Any] = {"name": name, "options": options,
+                                "default": separator.encoders.get(encoder.modality) is encoder}
+        projection = separator.projections.get(encoder.space)
+        if projection is not None and not isinstance(projection, IdentityProjection):
+            if not hasattr(projection, "save"):
+                raise ConfigError(f"the projection of prompt encoder '{name}' cannot be saved")
+            folder = Path("projections") / _slug(encoder.space)
+            projection.save(directory / folder)
+            spec["projection"] = str(folder)
+        specs.append(spec)
+    return specs
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "projection"
 
 
 def _load_stored_codec(directory: Path, spec: dict[str, Any]):
@@ -307,6 +364,11 @@ def save_model(separator, directory: str | os.PathLike) -> Path:
         codec_state = {k: v.detach().cpu().contiguous() for k, v in codec.model.state_dict().items()}
         save_file(codec_state, str(tmp / CODEC_FILE))
         config["codec"] = {"name": codec.name, "dac_kwargs": codec.dac_kwargs, "weights": CODEC_FILE}
+    extra = _saved_encoders(separator, tmp)
+    if extra:
+        config["prompt_encoders"] = extra
+    else:
+        config.pop("prompt_encoders", None)
     (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     if directory.exists():
         shutil.rmtree(directory)
