@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import time
@@ -47,6 +48,7 @@ SAMPLE_RATE = 16_000
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-4
 SOURCES_MANIFEST = "sources.jsonl"
+READABLE = 0o644  # atomic_path's temporary files are private; outputs are meant to be shared
 BUILD_INFO = "build.json"
 _SAID = re.compile(r'someone saying "([^"]{3,})" in ([A-Za-z ]+)')
 
@@ -207,6 +209,7 @@ def convert_to_flac(file: PackageFile, target: Path, force: bool = False) -> flo
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         sf.write(str(tmp), wav[0], SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        os.chmod(tmp, READABLE)
     return wav.shape[1] / SAMPLE_RATE
 
 
@@ -235,9 +238,10 @@ def sha256_of(path: str | Path) -> str:
 def write_manifests(out: Path, records: list[SourceRecord]) -> None:
     """``sources.jsonl`` with every record plus one manifest per split."""
     records = sorted(records, key=lambda r: r.path)
-    write_jsonl(out / SOURCES_MANIFEST, records)
+    os.chmod(write_jsonl(out / SOURCES_MANIFEST, records), READABLE)
     for split in SPLITS:
-        write_jsonl(out / f"{split}.jsonl", [r for r in records if r.split == split])
+        path = write_jsonl(out / f"{split}.jsonl", [r for r in records if r.split == split])
+        os.chmod(path, READABLE)
 
 
 def read_corpus(out: str | Path, check_files: bool = False) -> list[SourceRecord]:

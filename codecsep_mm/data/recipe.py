@@ -4,7 +4,8 @@ Per mixture (generator seeded by ``(seed, index)``, so the recipe is a pure func
 test split and the seed):
 
 1. pick a speech clip, a music track and a sound effect from the **test** split (non-synthetic).
-   Sound effects are drawn label first, so the rare open-vocabulary labels appear often;
+   Sound effects are drawn label first: an open-vocabulary label (one training never sees) with
+   probability ``open_vocabulary_share``, else a label training also has, each label equally likely;
 2. cut ``seconds`` of music from a random point past the first 10 % of the track; place the
    shorter speech and sfx clips at random onsets (longer ones are cut at a random point); redraw a
    cut that is nearly silent;
@@ -21,6 +22,7 @@ The gains are stored exactly, and ``pcm_sha256`` of the rendered mixture is reco
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +50,7 @@ class RecipeConfig:
     seed: int = 20250917
     max_gain_db: float = 5.0
     prefix: str = "openmix"
+    open_vocabulary_share: float = 0.3
 
 
 def make_recipe(
@@ -68,30 +71,25 @@ def make_recipe(
     sfx_by_label: dict[str, list[SourceRecord]] = defaultdict(list)
     for record in pools["sfx"]:
         sfx_by_label[record.label].append(record)
-    sfx_labels = sorted(sfx_by_label)
+    seen = sorted(label for label in sfx_by_label if ("sfx", label) not in open_labels)
+    unseen = sorted(label for label in sfx_by_label if ("sfx", label) in open_labels)
+    sfx_labels = (seen, unseen, config.open_vocabulary_share)
     reader = CorpusReader(corpus)
     by_label: dict[tuple[str, str], list[SourceRecord]] = defaultdict(list)
     for record in records:
         by_label[(record.cls, record.label)].append(record)
     n_samples = int(round(config.seconds * SAMPLE_RATE))
     lines = []
+    pickers = {
+        "speech": lambda rng: _pick_speech(pools["speech"], rng),
+        "music": lambda rng: pools["music"][int(rng.integers(len(pools["music"])))],
+        "sfx": lambda rng: _pick_sfx(sfx_by_label, sfx_labels, rng),
+    }
     for index in range(config.n_mixtures):
         rng = np.random.default_rng([config.seed, index])
-        chosen = [
-            _pick_speech(pools["speech"], rng),
-            pools["music"][int(rng.integers(len(pools["music"])))],
-            _pick_sfx(sfx_by_label, sfx_labels, rng),
-        ]
-        line = _mixture_line(
-            f"{config.prefix}-{index + 1:04d}",
-            chosen,
-            n_samples,
-            config,
-            reader,
-            rng,
-            pools,
-            sfx_by_label,
-        )
+        chosen = [pickers[cls](rng) for cls in ("speech", "music", "sfx")]
+        mixture_id = f"{config.prefix}-{index + 1:04d}"
+        line = _mixture_line(mixture_id, chosen, n_samples, config, reader, rng, pickers)
         for source, record in zip(line["sources"], chosen):
             source["open_vocabulary"] = (record.cls, record.label) in open_labels
             query = _query_for(record, by_label, rng)
@@ -121,11 +119,14 @@ def _pick_speech(pool: list[SourceRecord], rng) -> SourceRecord:
 
 
 def _pick_sfx(by_label, labels, rng) -> SourceRecord:
-    members = by_label[labels[int(rng.integers(len(labels)))]]
+    """An open-vocabulary label with probability ``share`` (else a seen one), then a recording."""
+    seen, unseen, share = labels
+    pool = unseen if (rng.random() < share and unseen) or not seen else seen
+    members = by_label[pool[int(rng.integers(len(pool)))]]
     return members[int(rng.integers(len(members)))]
 
 
-def _mixture_line(mixture_id, chosen, n_samples, config, reader, rng, pools, sfx_by_label):
+def _mixture_line(mixture_id, chosen, n_samples, config, reader, rng, pickers):
     sources = []
     for k, record in enumerate(chosen):
         for _ in range(MAX_TRIES):
@@ -133,13 +134,7 @@ def _mixture_line(mixture_id, chosen, n_samples, config, reader, rng, pools, sfx
             level = _active_rms(segment)
             if level > 10 ** (-50 / 20):
                 break
-            record = (
-                _pick_speech(pools["speech"], rng)
-                if record.cls == "speech"
-                else pools["music"][int(rng.integers(len(pools["music"])))]
-                if record.cls == "music"
-                else _pick_sfx(sfx_by_label, sorted(sfx_by_label), rng)
-            )
+            record = pickers[record.cls](rng)
             chosen[k] = record
         else:
             raise CorpusError(
@@ -263,6 +258,7 @@ def write_recipe(
         Path(tmp).write_text(
             "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), "utf-8"
         )
+        os.chmod(tmp, 0o644)
     if meta is not None:
         meta_path = path.with_suffix(".meta.json")
         meta_path.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")

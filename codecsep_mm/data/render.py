@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -160,6 +161,7 @@ def _write_pcm24(path: Path, samples: np.ndarray, sample_rate: int) -> None:
         sf.write(
             str(tmp), samples.astype(np.int32) << 8, sample_rate, format="FLAC", subtype="PCM_24"
         )
+        os.chmod(tmp, 0o644)
 
 
 def _write_query(
@@ -173,6 +175,7 @@ def _write_query(
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         sf.write(str(tmp), clip, sample_rate, format="FLAC", subtype="PCM_16")
+        os.chmod(tmp, 0o644)
 
 
 def render_recipe(
@@ -202,6 +205,7 @@ def render_recipe(
         if index % 50 == 0:
             log(f"  rendered {index}/{len(lines)}")
     manifest = write_jsonl(out / MIXTURE_MANIFEST, records)
+    os.chmod(manifest, 0o644)
     log(f"benchmark: {len(records)} mixtures in {out}")
     return manifest
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -343,6 +344,7 @@ def _write_normalised(wav: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         sf.write(str(tmp), mono[0], 16_000, format="FLAC", subtype="PCM_16")
+        os.chmod(tmp, 0o644)
 
 
 def _duration(path: Path) -> float:
