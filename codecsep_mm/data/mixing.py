@@ -200,7 +200,7 @@ class MixtureDataset:
         for cls in self.config.classes:
             bank = self.banks[cls]
             record_index = int(rng.integers(len(bank)))
-            stem = self._audible_crop(bank, record_index, n_samples, rng)
+            stem = audible_crop(bank, record_index, n_samples, rng)
             gain_db = self.config.loudness_lufs[cls] - self._loudness(stem)
             gain_db += rng.uniform(-self.config.gain_db, self.config.gain_db)
             stems.append(stem * np.float32(10 ** (gain_db / 20)) if math.isfinite(gain_db) else stem)
@@ -208,13 +208,6 @@ class MixtureDataset:
         stems = np.stack(stems)
         stems *= np.float32(self._mixture_gain(stems))
         return MixtureItem(stems.sum(0, keepdims=True), stems, prompts, list(self.config.classes))
-
-    def _audible_crop(self, bank, record_index: int, n_samples: int, rng) -> np.ndarray:
-        for _ in range(MAX_CROP_TRIES):
-            stem = bank.crop(record_index, n_samples, rng)
-            if np.sqrt(np.mean(stem**2)) > SILENCE_RMS:
-                return stem
-        return stem  # a silent recording stays silent; its loudness gain is skipped
 
     def _loudness(self, wav: np.ndarray) -> float:
         if self._meter is None:
@@ -238,15 +231,30 @@ class MixtureDataset:
     def _prompt(self, bank, record_index: int, n_samples: int, rng) -> Any:
         if self.config.audio_query_prob and rng.random() < self.config.audio_query_prob:
             return ("audio", bank.crop(record_index, n_samples, rng))
-        record = bank.records[record_index]
-        values = {"class": CLASS_WORDS[record.cls], "label": record.label, "caption": record.caption}
-        options = [(k, w) for k, w in self.config.prompt_fields.items() if w > 0 and values.get(k)]
-        if not options:
-            return CLASS_WORDS[record.cls]
-        weights = np.array([w for _, w in options], dtype=float)
-        key = options[int(rng.choice(len(options), p=weights / weights.sum()))][0]
-        templates = self.config.templates.get(key) or ["{}"]
-        return templates[int(rng.integers(len(templates)))].format(values[key])
+        return describe(bank.records[record_index], self.config.prompt_fields, self.config.templates, rng)
+
+
+def audible_crop(bank, record_index: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A crop of a recording that is not silent (up to a few tries; a silent file stays silent)."""
+    for _ in range(MAX_CROP_TRIES):
+        stem = bank.crop(record_index, n_samples, rng)
+        if np.sqrt(np.mean(stem**2)) > SILENCE_RMS:
+            return stem
+    return stem
+
+
+def describe(record: SourceRecord, fields: dict[str, float], templates: dict[str, list[str]],
+             rng: np.random.Generator) -> str:
+    """A text prompt for a recording: its class word, label or caption (odds ``fields``), put
+    through one of ``templates[field]``."""
+    values = {"class": CLASS_WORDS[record.cls], "label": record.label, "caption": record.caption}
+    options = [(k, w) for k, w in fields.items() if w > 0 and values.get(k)]
+    if not options:
+        return CLASS_WORDS[record.cls]
+    weights = np.array([w for _, w in options], dtype=float)
+    key = options[int(rng.choice(len(options), p=weights / weights.sum()))][0]
+    chosen = templates.get(key) or ["{}"]
+    return chosen[int(rng.integers(len(chosen)))].format(values[key])
 
 
 def collate(items: Sequence[MixtureItem]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from codecsep_mm.prompts import hashing as _hashing  # noqa: F401  (registers ha
 from codecsep_mm.prompts import imagenet as _imagenet  # noqa: F401  (registers imagenet-image)
 from codecsep_mm.prompts import minilm as _minilm  # noqa: F401  (registers minilm-text)
 from codecsep_mm.prompts import openclip as _openclip  # noqa: F401  (openclip-image, openclip-text)
+from codecsep_mm.prompts import starter_audio as _starter_audio  # noqa: F401  (starter-audio)
 from codecsep_mm.prompts.base import (
     ENTRY_POINT_GROUP,
     MODALITIES,

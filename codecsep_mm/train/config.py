@@ -193,6 +193,7 @@ def _build(cls, data: dict[str, Any], where: str, prefix: str):
         if dataclasses.is_dataclass(hints.get(key)) and isinstance(value, dict | type(None)):
             values[key] = _build(hints[key], value or {}, where, f"{prefix}{key}.")
         else:
+            value = _yaml_float(cls, key, value)
             _check_type(cls, key, value, where, prefix)
             values[key] = tuple(value) if isinstance(value, list) and _default_is_tuple(cls, key) else value
     try:
@@ -227,3 +228,16 @@ def _default_is_tuple(cls, key: str) -> bool:
     default = f.default if f.default is not MISSING else (
         f.default_factory() if f.default_factory is not MISSING else None)
     return isinstance(default, tuple)
+
+
+def _yaml_float(cls, key: str, value: Any) -> Any:
+    """YAML 1.1 reads ``3e-3`` (no dot) as a string; take it as the float it means."""
+    from dataclasses import MISSING
+
+    default = next((f.default for f in fields(cls) if f.name == key), MISSING)
+    if isinstance(default, float) and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value

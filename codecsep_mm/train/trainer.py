@@ -106,16 +106,24 @@ class TrainingLoop:
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- loop
-    def fit(self) -> TrainResult:
-        """Train until ``run.steps`` or early stopping; returns the summary."""
+    def collate(self, items: list[Any]) -> dict[str, Any]:
+        """Items -> a batch (default: training mixtures; see :func:`codecsep_mm.data.mixing.collate`)."""
         from codecsep_mm.data.mixing import collate
 
+        return collate(items)
+
+    def item_seconds(self) -> float:
+        """Seconds of audio per item (for the audio-seconds-per-second log)."""
+        return self.config.data.mixing.crop_seconds
+
+    def fit(self) -> TrainResult:
+        """Train until ``run.steps`` or early stopping; returns the summary."""
         run = self.config.run
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(self.config.to_yaml())
             self.writer = _tensorboard(self.out_dir, run.tensorboard)
-        loader = self._loader(self.train_set, self._train_batches(), collate)
+        loader = self._loader(self.train_set, self._train_batches(), self.collate)
         bar = _progress(run.steps, self.state["step"], enabled=run.progress and self.rank == 0)
         stopped_early = False
         start_time, seen = time.perf_counter(), 0
@@ -123,11 +131,11 @@ class TrainingLoop:
             step = self.state["step"]
             loss = self.train_step(indices_batch, step)
             self.state["step"] = step = step + 1
-            seen += indices_batch["mixture"].shape[0] * self.world
+            seen += self.config.run.batch_size * self.world
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.2f}")
             if self.rank == 0 and step % run.log_every == 0:
-                rate = seen * self.config.data.mixing.crop_seconds / (time.perf_counter() - start_time)
+                rate = seen * self.item_seconds() / (time.perf_counter() - start_time)
                 self._log({"train/loss": loss, "train/lr": self.optimizer.param_groups[0]["lr"],
                            "train/audio_seconds_per_second": rate}, step)
             if step % run.valid_every == 0 or step == run.steps:

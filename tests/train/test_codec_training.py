@@ -23,7 +23,8 @@ def test_train_a_codec_then_a_masker_on_it(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     validation = summary["last_validation"]
     assert np.isfinite(validation["valid/loss"]) and "valid/si_sdr_continuous" in validation
-    codec = create_codec(summary["codec"])  # DAC's format, through the same backend as official DAC
+    codec_file = summary["best"] + "/codec.pth"
+    codec = create_codec(codec_file)  # DAC's format, through the same backend as official DAC
     assert codec.sample_rate == 16000 and codec.hop_length == 320 and codec.latent_dim == 128
     wav = torch.randn(1, 1, 8000) * 0.1
     assert codec.decode(codec.encode(wav)).shape == (1, 1, 8000)
@@ -34,11 +35,11 @@ def test_train_a_codec_then_a_masker_on_it(tmp_path, capsys):
     assert state["step"] == 3
 
     masker_run = tmp_path / "masker"
-    assert main(["train", str(TINY_CONFIG), *tiny_overrides(masker_run, **{"model.codec": summary["codec"]})]) == 0
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(masker_run, **{"model.codec": codec_file})]) == 0
     from codecsep_mm import Separator
 
     separator = Separator.from_pretrained(masker_run / "best")  # the trained codec is stored with it
     assert separator.codec.name == "codec"
-    frozen = create_codec(summary["codec"])
+    frozen = create_codec(codec_file)
     for key, value in frozen.model.state_dict().items():
         assert torch.equal(value, separator.codec.model.state_dict()[key]), key
