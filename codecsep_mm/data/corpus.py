@@ -85,13 +85,17 @@ class BuildConfig:
 
 @dataclass
 class BuildReport:
+    """What a build did. ``dropped``: labelled files that were unreadable, silent or shorter
+    than 0.1 s; ``n_reused``: recordings already converted by an earlier build (not timed again)."""
+
     out: Path
     n_files: int = 0
     n_skipped_unlabelled: int = 0
-    n_unreadable: int = 0
+    n_dropped: int = 0
+    n_reused: int = 0
     seconds: float = 0.0
     packages: dict[str, str] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
 
 def build_corpus(
@@ -126,7 +130,10 @@ def build_corpus(
         items += package_items
     splits = assign_splits(items, config.split)
     records = [replace(r, split=s) for r, s in zip(records, splits)]
-    records += _synthetic_records(config, records, log)
+    synthetic = _synthetic_records(config, records, log)
+    for record in synthetic:
+        report.packages.setdefault(record.package, record.package_version)
+    records += synthetic
     write_manifests(out, records)
     report.n_files = len(records)
     report.seconds = time.monotonic() - started
@@ -153,10 +160,12 @@ def _convert_package(package, version, source, table: LabelTable, config, report
     records, items = [], []
     for index, (file, lab) in enumerate(labelled, start=1):
         relative = Path("audio") / package / (file.path.lstrip("/") + ".flac")
+        reused = (out / relative).is_file() and not config.force
         duration = convert_to_flac(file, out / relative, force=config.force)
+        report.n_reused += reused
         if duration is None:
-            report.n_unreadable += 1
-            report.unreadable.append(f"{package}:{file.path}")
+            report.n_dropped += 1
+            report.dropped.append(f"{package}:{file.path}")
             continue
         fallback = FALLBACK_LICENCES.get(package, f"see licences/{package}.copyright")
         licence = licence_of(file.path, stanzas, fallback)
@@ -293,8 +302,9 @@ def _write_build_info(out: Path, config: BuildConfig, report: BuildReport, table
         "packages": report.packages,
         "n_files": report.n_files,
         "n_skipped_unlabelled": report.n_skipped_unlabelled,
-        "n_unreadable": report.n_unreadable,
-        "unreadable": report.unreadable[:200],
+        "n_dropped": report.n_dropped,
+        "n_reused": report.n_reused,
+        "dropped": report.dropped[:200],
         "label_table": table.source,
         "build_seconds": round(report.seconds, 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -122,7 +122,7 @@ def test_build_writes_16k_mono_flac_with_checksums_and_manifests(fake_corpus):
     split_sizes = {s: len(read_sources(fake_corpus / f"{s}.jsonl")) for s in ("train", "test")}
     assert sum(split_sizes.values()) <= len(records)
     build = json.loads((fake_corpus / "build.json").read_text())
-    assert build["n_unreadable"] == 1 and build["build_seconds"] >= 0
+    assert build["n_dropped"] == 1 and build["build_seconds"] >= 0
     assert (fake_corpus / "licences/tuxpaint-stamps-default.copyright").is_file()
 
 
