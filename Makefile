@@ -60,7 +60,7 @@ notebooks: install
 	CODECSEP_MM_SMOKE=1 $(PY) -m pytest -q -p no:cacheprovider --nbmake --nbmake-timeout=300 notebooks
 
 docs: install
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+	$(VENV)/bin/mkdocs build --strict --site-dir site  # not --quiet: it hides the warnings --strict counts
 
 docs-serve: install
 	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000

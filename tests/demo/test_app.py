@@ -95,16 +95,21 @@ def test_a_query_the_model_cannot_take_is_refused_in_the_page(client, tmp_path):
     from gradio_client.exceptions import AppError
 
     example = tone(tmp_path / "example.wav", 1.0)
-    with pytest.raises(AppError, match="no audio encoder"):
+    with pytest.raises(AppError, match="the model 'tiny' has no audio encoder"):
         separate(client, example_path(), audios=[example], model="tiny")
-    picture = tmp_path / "dog.png"
+
+
+def test_image_query_runs_through_the_imagenet_encoder_and_combines_with_text(client, tmp_path):
+    from gradio_client import handle_file
     from PIL import Image
 
-    Image.fromarray(np.full((32, 32, 3), 120, dtype=np.uint8)).save(picture)
-    from gradio_client import handle_file
-
-    with pytest.raises(AppError, match="no image encoder"):
-        separate(client, example_path(), images=[handle_file(str(picture))])
+    picture = tmp_path / "stripes.png"
+    stripes = np.kron(np.tile([[0, 255]], (4, 4)), np.ones((16, 16))).astype(np.uint8)
+    Image.fromarray(np.stack([stripes] * 3, axis=-1)).save(picture)
+    status, _, players = separate(client, example_path(), texts=["music", ""],
+                                  images=[handle_file(str(picture)), handle_file(str(picture))], residual=False)
+    assert status.startswith("Separated 2 stem(s)")
+    assert label(players[0]) == "Stem 1: music + image query" and label(players[1]) == "Stem 2: image query"
 
 
 @pytest.mark.parametrize(
