@@ -61,6 +61,8 @@ def corpus_stats(out: str | Path) -> dict[str, Any]:
             for p, n in sorted(packages.items())
         },
         "build_seconds": info.get("build_seconds"),
+        "n_reused": info.get("n_reused"),
+        "n_dropped": info.get("n_dropped"),
         "options": info.get("options"),
     }
 
@@ -69,7 +71,9 @@ def format_markdown(stats: dict[str, Any]) -> str:
     """The stats as Markdown tables."""
     lines = [f"Corpus `{stats['corpus']}`: {stats['n_files']} files, {stats['hours']:.2f} h."]
     if stats.get("build_seconds") is not None:
-        lines.append(f"Build time (build.json): {stats['build_seconds']:.0f} s.")
+        reused = stats.get("n_reused")
+        note = f" ({reused} recordings reused from an earlier build)" if reused else ""
+        lines.append(f"Build time (build.json): {stats['build_seconds']:.0f} s{note}.")
     lines += [
         "",
         "| class | " + " | ".join(f"{s} files | {s} h" for s in SPLITS) + " | synthetic h |",
