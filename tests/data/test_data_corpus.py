@@ -192,3 +192,15 @@ def test_tree_paths_look_like_installed_paths(fake_tree):
     ]
     assert files[0].read_bytes()[:4] == b"OggS"
     assert isinstance(files[0].disk_path, Path)
+
+
+def test_apt_source_stops_cleanly_without_root(monkeypatch):
+    from codecsep_mm.data.packages import AptPackages, CorpusError
+
+    monkeypatch.setattr(AptPackages, "_installed", lambda self, package: False)
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    calls = []
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: calls.append(a))
+    with pytest.raises(CorpusError, match=r"needs root; run `sudo apt-get install"):
+        AptPackages().ensure(["tuxpaint-stamps-default"])
+    assert calls == []  # nothing was run
