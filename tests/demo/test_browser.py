@@ -7,8 +7,10 @@ them when it runs as root); under ``CI=true`` a missing browser is a failure ins
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from urllib.parse import urlparse
 
 import pytest
 
@@ -35,6 +37,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # the page's requests
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1280,2200", "--mute-audio", "--no-first-run"):
         options.add_argument(arg)
@@ -69,3 +72,17 @@ def test_text_query_on_an_example_in_the_real_page(browser, demo_url, tmp_path):
     shot = tmp_path / "demo.png"
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+    requested = {urlparse(url).hostname for url in _requested_urls(browser)} - {None}
+    assert requested == {"127.0.0.1"}, f"the page reached beyond this machine: {requested}"
+
+
+def _requested_urls(browser) -> list[str]:
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if not url.startswith(("data:", "blob:")):
+                urls.append(url)
+    return urls
