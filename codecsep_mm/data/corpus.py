@@ -50,6 +50,7 @@ SILENCE_PEAK = 1e-4
 SOURCES_MANIFEST = "sources.jsonl"
 READABLE = 0o644  # atomic_path's temporary files are private; outputs are meant to be shared
 BUILD_INFO = "build.json"
+TTS_ENGINES = ("espeak", "piper", "both")
 _SAID = re.compile(r'someone saying "([^"]{3,})" in ([A-Za-z ]+)')
 
 
@@ -65,7 +66,10 @@ class BuildConfig:
         packages_tree: read unpacked packages from ``DIR/<package>/`` instead of installing them.
         label_table: a label table to use instead of the committed one.
         synth_music_hours: hours of General MIDI music rendered with fluidsynth (0: none).
-        tts_hours: hours of espeak-ng speech (capped at 30 % of all speech hours; 0: none).
+        tts_hours: hours of TTS speech (capped at 30 % of all speech hours; 0: none).
+        tts_engine: ``espeak`` (espeak-ng, 14 languages), ``piper`` (the Piper joe voice,
+            English) or ``both`` (half each).
+        piper: a Python that can import ``piper``, or a ``piper`` script (default: found).
         split: split fractions and seed.
         force: convert every file again even when its FLAC exists.
         limit_per_package: use at most this many files per package (quick trial builds).
@@ -78,6 +82,8 @@ class BuildConfig:
     label_table: Path | None = None
     synth_music_hours: float = 0.0
     tts_hours: float = 0.0
+    tts_engine: str = "espeak"
+    piper: Path | None = None
     split: SplitConfig = field(default_factory=SplitConfig)
     force: bool = False
     limit_per_package: int | None = None
@@ -276,15 +282,34 @@ def _synthetic_records(config: BuildConfig, records: list[SourceRecord], log) ->
             Path(config.out), config.synth_music_hours, config.split.seed, log
         )
     if config.tts_hours > 0:
-        from codecsep_mm.data.synth import MAX_TTS_SHARE, synthesise_speech
+        extra += _tts_records(config, records, log)
+    return extra
 
-        real_hours = sum(r.duration or 0 for r in records if r.cls == "speech") / 3600
-        cap = real_hours * MAX_TTS_SHARE / (1 - MAX_TTS_SHARE)
-        hours = min(config.tts_hours, cap)
-        if hours < config.tts_hours:
-            log(f"tts: capped at {hours:.2f} h (30 % of speech hours)")
-        sentences = sorted({_sentence_of(r.caption) for r in records if r.cls == "speech"} - {None})
-        extra += synthesise_speech(Path(config.out), hours, sentences, config.split.seed, log)
+
+def _tts_records(config: BuildConfig, records: list[SourceRecord], log) -> list[SourceRecord]:
+    """TTS speech from the chosen engines, all together capped at 30 % of the speech hours."""
+    from codecsep_mm.data.synth import MAX_TTS_SHARE, synthesise_speech
+
+    if config.tts_engine not in TTS_ENGINES:
+        raise CorpusError(f"unknown TTS engine {config.tts_engine!r}; choose one of {TTS_ENGINES}")
+    real_hours = sum(r.duration or 0 for r in records if r.cls == "speech") / 3600
+    cap = real_hours * MAX_TTS_SHARE / (1 - MAX_TTS_SHARE)
+    hours = min(config.tts_hours, cap)
+    if hours < config.tts_hours:
+        log(f"tts: capped at {hours:.2f} h (30 % of speech hours)")
+    sentences = sorted({_sentence_of(r.caption) for r in records if r.cls == "speech"} - {None})
+    engines = ("espeak", "piper") if config.tts_engine == "both" else (config.tts_engine,)
+    share = hours / len(engines)
+    extra: list[SourceRecord] = []
+    if "espeak" in engines:
+        extra += synthesise_speech(Path(config.out), share, sentences, config.split.seed, log)
+    if "piper" in engines:
+        from codecsep_mm.data.piper_tts import synthesise_speech_piper
+
+        english = [text for lang, text in sentences if lang == "English"]
+        extra += synthesise_speech_piper(
+            Path(config.out), share, english, config.split.seed, config.piper, log
+        )
     return extra
 
 
