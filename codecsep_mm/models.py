@@ -262,11 +262,13 @@ def _load_directory(directory: Path, download: bool = False):
     if "preset" not in config["codec"]:
         codec = _load_stored_codec(directory, config["codec"])
     separator = _build(config, masker_state=load_file(str(masker_path)), codec=codec, download=download)
-    _add_saved_encoders(separator, config.get("prompt_encoders", []), directory)
+    add_prompt_encoders(separator, config.get("prompt_encoders", []), directory)
     return separator
 
 
-def _add_saved_encoders(separator, specs: list[dict[str, Any]], directory: Path) -> None:
+def add_prompt_encoders(separator, specs: list[dict[str, Any]], directory: Path) -> None:
+    """Add encoders described as in config.json's ``prompt_encoders`` (``./`` paths relative to
+    ``directory``)."""
     from codecsep_mm import prompts
     from codecsep_mm.prompts.projection import load_projection
 

@@ -29,7 +29,10 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 @dataclass(frozen=True)
 class ModelSpec:
     """What to train. Either ``base`` (a named model or model folder to fine-tune) or a new model
-    from a codec preset, a prompt encoder and a masker preset (with overrides)."""
+    from a codec (a preset name or a ``codec.pth`` from ``train-codec``), a prompt encoder and a
+    masker preset (with overrides). ``prompt_encoders`` adds frozen encoders of other modalities
+    (``{name, options, projection, default}``, as in a model's config.json), e.g. the audio-query
+    encoder that ``data.mixing.audio_query_prob`` needs; they are saved with the model."""
 
     base: str | None = None
     codec: str = "tiny"
@@ -39,6 +42,7 @@ class ModelSpec:
     masker: str = "default"
     masker_overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
+    prompt_encoders: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

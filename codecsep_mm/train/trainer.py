@@ -361,6 +361,10 @@ def _build_model(config: TrainConfig):
         encoder = prompts.create(spec.prompt_encoder["name"], **spec.prompt_encoder.get("options", {}))
         separator = build_separator(encoder, codec=spec.codec, masker=spec.masker,
                                     seed=config.run.seed, **spec.masker_overrides)
+    if spec.prompt_encoders:
+        from codecsep_mm.models import add_prompt_encoders
+
+        add_prompt_encoders(separator, spec.prompt_encoders, Path.cwd())
     if spec.init_from:
         path = Path(spec.init_from)
         weights = path / "masker.safetensors" if path.is_dir() else path

@@ -45,3 +45,25 @@ def test_audio_queries_land_near_their_descriptions(tmp_path, capsys):
     a, _, _ = separator.encode_queries([Prompt.audio(clip, 16000)])
     b, _, _ = loaded.encode_queries([Prompt.audio(clip, 16000)])
     torch.testing.assert_close(a, b)
+
+
+def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
+    from codecsep_mm.prompts.starter_audio import (
+        AudioEmbedder,
+        AudioEmbedderConfig,
+        save_audio_embedder,
+    )
+
+    from .conftest import TINY_CONFIG, tiny_overrides
+
+    encoder_dir = save_audio_embedder(
+        AudioEmbedder(AudioEmbedderConfig(channels=(4,), embed_dim=64, space="hash-text-64")), tmp_path / "enc")
+    spec = json.dumps([{"name": "starter-audio", "options": {"weights": str(encoder_dir)}}])
+    out = tmp_path / "run"
+    args = tiny_overrides(out, steps=2, **{"model.prompt_encoders": spec, "data.mixing.audio_query_prob": 0.5})
+    assert main(["train", str(TINY_CONFIG), *args]) == 0
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["prompt_encoders"][0]["name"] == "starter-audio"
+    separator = Separator.from_pretrained(out / "best")
+    clip = SyntheticBank("sfx", 16000).crop(0, 8000, np.random.default_rng(0))
+    assert separator.separate(clip, [Prompt.audio(clip, 16000)]).stems.shape == (1, 8000)
