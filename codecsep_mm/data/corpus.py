@@ -122,6 +122,8 @@ def build_corpus(
         source = TreePackages(config.packages_tree) if config.packages_tree else AptPackages()
     table = load_label_table(config.label_table) if config.label_table else default_label_table()
     source.ensure(packages)
+    if isinstance(source, AptPackages):  # programs for the synthetic additions, if asked for
+        source.ensure(tool_packages(config))
     out.mkdir(parents=True, exist_ok=True)
     report = BuildReport(out=out)
     records: list[SourceRecord] = []
@@ -146,6 +148,16 @@ def build_corpus(
     _write_build_info(out, config, report, table)
     log(f"corpus: {len(records)} files in {out} ({report.seconds:.0f} s)")
     return report
+
+
+def tool_packages(config: BuildConfig) -> list[str]:
+    """Debian packages the synthetic options need (fluidsynth and its soundfont, espeak-ng)."""
+    tools = []
+    if config.synth_music_hours > 0:
+        tools += ["fluidsynth", "fluid-soundfont-gm"]
+    if config.tts_hours > 0 and config.tts_engine in ("espeak", "both"):
+        tools += ["espeak-ng"]
+    return tools
 
 
 def _convert_package(package, version, source, table: LabelTable, config, report, log):
