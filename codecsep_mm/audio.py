@@ -140,6 +140,10 @@ class atomic_path:
             prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
         )
         os.close(handle)
+        # mkstemp creates 0600 files; give the result the usual permissions (0666 minus the umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(name, 0o666 & ~umask)
         self.tmp = Path(name)
         return self.tmp
 

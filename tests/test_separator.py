@@ -196,3 +196,16 @@ def test_bad_prompts(sep):
         sep.separate(tone_mix(0.5), ["  "])
     with pytest.raises(PromptError, match="no prompt"):
         sep.separate(tone_mix(0.5), [])
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from codecsep_mm.audio import save_audio
+
+    umask = os.umask(0o022)
+    try:
+        path = save_audio(tmp_path / "stem.wav", np.zeros((1, 160), dtype=np.float32), 16000)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
