@@ -94,29 +94,14 @@ class LinearProjection:
         return l2_normalize(embedding.float() @ self.weight + self.bias)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({"weight": self.weight.contiguous(), "bias": self.bias.contiguous()}, str(directory / LINEAR_FILE))
         config = {"type": "linear", "source_space": self.source_space, "target_space": self.target_space,
                   "in_dim": self.in_dim, "out_dim": self.out_dim}
-        (directory / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        return directory
+        return _save(directory, config, {"weight": self.weight, "bias": self.bias}, LINEAR_FILE)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> LinearProjection:
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        try:
-            config = json.loads((directory / "config.json").read_text())
-            tensors = load_file(str(directory / LINEAR_FILE))
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"{directory}: not a saved linear projection ({error})") from None
-        valid = {"type", "source_space", "target_space", "in_dim", "out_dim"}
-        if set(config) - valid or config.get("type") != "linear" or set(tensors) != {"weight", "bias"}:
-            raise ConfigError(f"{directory}: unexpected projection contents; valid keys: {sorted(valid)}")
+        config, tensors = _load(directory, "linear", LINEAR_FILE, {"weight", "bias"},
+                                {"type", "source_space", "target_space", "in_dim", "out_dim"})
         projection = cls(tensors["weight"], tensors["bias"], config["source_space"], config["target_space"])
         if (projection.in_dim, projection.out_dim) != (config["in_dim"], config["out_dim"]):
             raise ConfigError(f"{directory}: weight shape does not match config.json")
@@ -195,33 +180,44 @@ class LabelBridge:
         return l2_normalize(self.scores(embedding) @ self.target)
 
     def save(self, directory: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_file({"source": self.source.contiguous(), "target": self.target.contiguous()},
-                  str(directory / BRIDGE_FILE))
         config = {"type": "label-bridge", "source_space": self.source_space,
                   "target_space": self.target_space, "temperature": self.temperature,
                   "top_k": self.top_k, "labels": self.labels}
-        (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-        return directory
+        return _save(directory, config, {"source": self.source, "target": self.target}, BRIDGE_FILE)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> LabelBridge:
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        try:
-            config = json.loads((directory / "config.json").read_text())
-            tensors = load_file(str(directory / BRIDGE_FILE))
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"{directory}: not a saved label bridge ({error})") from None
-        valid = {"type", "source_space", "target_space", "temperature", "top_k", "labels"}
-        if set(config) - valid or config.get("type") != "label-bridge" or set(tensors) != {"source", "target"}:
-            raise ConfigError(f"{directory}: unexpected label-bridge contents; valid keys: {sorted(valid)}")
+        config, tensors = _load(directory, "label-bridge", BRIDGE_FILE, {"source", "target"},
+                                {"type", "source_space", "target_space", "temperature", "top_k", "labels"})
         return cls(config["labels"], tensors["source"], tensors["target"], config["source_space"],
                    config["target_space"], config["temperature"], config["top_k"])
+
+
+def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], filename: str) -> Path:
+    """A projection folder: ``config.json`` plus its tensors in ``filename`` (safetensors)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / filename))
+    (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    return directory
+
+
+def _load(directory: str | os.PathLike, kind: str, filename: str, tensor_names: set[str],
+          keys: set[str]) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Read and check a folder written by :func:`_save`."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    try:
+        config = json.loads((directory / "config.json").read_text())
+        tensors = load_file(str(directory / filename))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{directory}: not a saved {kind} projection ({error})") from None
+    if set(config) - keys or config.get("type") != kind or set(tensors) != tensor_names:
+        raise ConfigError(f"{directory}: unexpected {kind} projection contents; valid keys: {sorted(keys)}")
+    return config, tensors
 
 
 def load_projection(directory: str | os.PathLike):
