@@ -53,6 +53,7 @@ demo-app: install
 # in smoke mode (short audio, few steps), and the docs site built strictly.
 test: install
 	$(VENV)/bin/ruff check codecsep_mm tests benchmarks demos tools
+	$(VENV)/bin/mypy codecsep_mm
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory notebooks docs
 
@@ -67,6 +68,7 @@ docs-serve: install
 
 lint: install
 	$(VENV)/bin/ruff check codecsep_mm tests benchmarks demos tools
+	$(VENV)/bin/mypy codecsep_mm
 
 bench: install
 	$(PY) benchmarks/speed_memory.py

@@ -418,12 +418,9 @@ def cmd_download(args) -> int:
 
 def _download_prompt_weights(name: str, timeout: float) -> Path:
     from codecsep_mm.errors import UnknownNameError
+    from codecsep_mm.prompts.clap import CLAP_CHECKPOINTS, download_clap_checkpoint
 
-    try:
-        from codecsep_mm.prompts.clap import CLAP_CHECKPOINTS, download_clap_checkpoint
-    except ImportError:
-        CLAP_CHECKPOINTS, download_clap_checkpoint = {}, None
-    if name in CLAP_CHECKPOINTS and download_clap_checkpoint is not None:
+    if name in CLAP_CHECKPOINTS:
         return download_clap_checkpoint(name, timeout=timeout)
     from codecsep_mm.codecs import available_codecs
 

@@ -209,6 +209,8 @@ class FiLMTransformerMasker(nn.Module):
         torch.Size([2, 128, 50])
     """
 
+    positions: torch.Tensor  # buffer: the sinusoidal table
+
     def __init__(self, config: MaskerConfig):
         super().__init__()
         self.config = config

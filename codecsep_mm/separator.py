@@ -511,7 +511,7 @@ def _loudness(wav: torch.Tensor, sample_rate: int) -> float:
     from audiotools import AudioSignal
 
     block = int(LOUDNESS_BLOCK_SECONDS * sample_rate)
-    values = []
+    values: list[float] = []
     for start in range(0, wav.shape[-1], block):
         piece = wav[..., start : start + block].float()
         if piece.shape[-1] < sample_rate // 2 and values:

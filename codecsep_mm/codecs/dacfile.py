@@ -100,7 +100,7 @@ def write_dac_file(path: str | os.PathLike, stream: CodeStream) -> Path:
         },
     }
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, artifacts, allow_pickle=True)
+        np.save(handle, artifacts, allow_pickle=True)  # type: ignore[arg-type]  # a dict, as DACFile writes
     return path
 
 

@@ -140,7 +140,7 @@ def build_corpus(
     records = [replace(r, split=s) for r, s in zip(records, splits)]
     synthetic = _synthetic_records(config, records, log)
     for record in synthetic:
-        report.packages.setdefault(record.package, record.package_version)
+        report.packages.setdefault(record.package or "synthetic", record.package_version or "")
     records += synthetic
     write_manifests(out, records)
     report.n_files = len(records)
@@ -177,6 +177,7 @@ def _convert_package(package, version, source, table: LabelTable, config, report
     log(f"{package} {version}: {len(labelled)} labelled of {len(files)} audio files")
     records, items = [], []
     for index, (file, lab) in enumerate(labelled, start=1):
+        assert lab is not None  # unlabelled files were dropped above
         relative = Path("audio") / package / (file.path.lstrip("/") + ".flac")
         reused = (out / relative).is_file() and not config.force
         duration = convert_to_flac(file, out / relative, force=config.force)
@@ -309,7 +310,7 @@ def _tts_records(config: BuildConfig, records: list[SourceRecord], log) -> list[
     hours = min(config.tts_hours, cap)
     if hours < config.tts_hours:
         log(f"tts: capped at {hours:.2f} h (30 % of speech hours)")
-    sentences = sorted({_sentence_of(r.caption) for r in records if r.cls == "speech"} - {None})
+    sentences = sorted({s for r in records if r.cls == "speech" and (s := _sentence_of(r.caption))})
     engines = ("espeak", "piper") if config.tts_engine == "both" else (config.tts_engine,)
     share = hours / len(engines)
     extra: list[SourceRecord] = []

@@ -101,7 +101,8 @@ class MixtureRecord:
     sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {"id": self.id, "mixture": self.mixture, "sources": [s.to_json() for s in self.sources]}
+        data: dict[str, Any] = {"id": self.id, "mixture": self.mixture,
+                                "sources": [s.to_json() for s in self.sources]}
         if self.sample_rate is not None:
             data["sample_rate"] = self.sample_rate
         if self.sha256 is not None:

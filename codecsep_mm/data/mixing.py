@@ -180,7 +180,7 @@ class MixtureDataset:
         self.config = config
         self.seed = seed
         self.length = length
-        self._meter = None
+        self._meter: Any = None
 
     @classmethod
     def from_records(cls, records: Sequence[SourceRecord], config: MixingConfig, split: str,

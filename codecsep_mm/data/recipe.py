@@ -70,14 +70,14 @@ def make_recipe(
             )
     sfx_by_label: dict[str, list[SourceRecord]] = defaultdict(list)
     for record in pools["sfx"]:
-        sfx_by_label[record.label].append(record)
+        sfx_by_label[record.label or "sfx"].append(record)
     seen = sorted(label for label in sfx_by_label if ("sfx", label) not in open_labels)
     unseen = sorted(label for label in sfx_by_label if ("sfx", label) in open_labels)
     sfx_labels = (seen, unseen, config.open_vocabulary_share)
     reader = CorpusReader(corpus)
     by_label: dict[tuple[str, str], list[SourceRecord]] = defaultdict(list)
     for record in records:
-        by_label[(record.cls, record.label)].append(record)
+        by_label[(record.cls, record.label or record.cls)].append(record)
     n_samples = int(round(config.seconds * SAMPLE_RATE))
     lines = []
     pickers = {

@@ -34,7 +34,7 @@ def corpus_stats(out: str | Path) -> dict[str, Any]:
         if r.synthetic:
             synthetic[r.cls]["files"] += 1
             synthetic[r.cls]["hours"] += hours
-        labels[r.cls][r.label][r.split] += 1
+        labels[r.cls][r.label or r.cls][r.split] += 1
         licences[r.licence or "unknown"] += 1
         packages[r.package or "unknown"] += 1
     for cls in CLASSES:

@@ -77,7 +77,7 @@ def compose_midi(seed: int, ensemble_index: int, seconds: float = 40.0) -> bytes
         if program == DRUMS:
             events += _drums(n_bars, rng)
             continue
-        events.append((0, bytes([0xC0 | channel, program])))
+        events.append((0, bytes([0xC0 | channel, int(program)])))
         for bar in range(n_bars):
             degree = progression[bar % len(progression)]
             events += _bar_notes(role, channel, bar, degree, scale, root, rng)

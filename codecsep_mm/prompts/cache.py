@@ -136,15 +136,15 @@ class CachedEncoder:
         if todo:
             encoded = self.encoder.encode([prompts[i] for i in todo])
             for position, row in zip(todo, encoded):
-                rows[position] = row.detach().clone()
+                rows[position] = stored = row.detach().clone()
                 if keys[position] is not None:
-                    self._remember(keys[position], rows[position])
+                    self._remember(keys[position], stored)
         for position, source in repeats:
             rows[position] = rows[source]
         self.hits += hits
         self.misses += len(first_of)
         self.uncached += len(todo) - len(first_of)
-        return torch.stack([row.clone() for row in rows])
+        return torch.stack([row.clone() for row in rows if row is not None])
 
     def _remember(self, key: Hashable, row: torch.Tensor) -> None:
         self._store[key] = row

@@ -100,7 +100,7 @@ def ensure_hub_offline(allow_network: bool = False) -> None:
         return
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    constants = sys.modules.get("huggingface_hub.constants")
+    constants: Any = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
         constants.HF_HUB_OFFLINE = True
 
@@ -300,8 +300,9 @@ def load_roberta_tokenizer(tokenizer: str | os.PathLike | None = None) -> Any:
     from transformers import RobertaTokenizer
 
     if tokenizer is not None:
-        sources: list[str | Path] = [Path(tokenizer).expanduser()]
-        if not sources[0].is_dir():
+        folder = Path(tokenizer).expanduser()
+        sources: list[str | Path] = [folder]
+        if not folder.is_dir():
             raise WeightsNotFoundError(
                 f"tokenizer folder {sources[0]}: no such folder (it needs vocab.json, merges.txt)"
             )
@@ -348,7 +349,7 @@ class ClapModel:
     encoders, sharing this one model.
     """
 
-    model: torch.nn.Module
+    model: Any  # laion_clap's CLAP model (a torch Module with get_text/audio_embedding)
     tokenizer: Any
     audio_config: dict[str, Any]
     enable_fusion: bool

@@ -128,7 +128,7 @@ def _preprocess(image: Any) -> torch.Tensor:
     image = image.convert("RGB")
     scale = 256 / min(image.size)
     image = image.resize((max(IMAGE_SIZE, round(image.width * scale)), max(IMAGE_SIZE, round(image.height * scale))),
-                         Image.BICUBIC)
+                         Image.Resampling.BICUBIC)
     left, top = (image.width - IMAGE_SIZE) // 2, (image.height - IMAGE_SIZE) // 2
     image = image.crop((left, top, left + IMAGE_SIZE, top + IMAGE_SIZE))
     array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0

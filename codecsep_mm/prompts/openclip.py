@@ -37,7 +37,7 @@ class OpenClipModel:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: Any,  # an open_clip CLIP model (encode_text / encode_image)
         preprocess: Any,
         tokenizer: Any,
         space: str,
@@ -61,7 +61,7 @@ class OpenClipModel:
         return OpenClipTextEncoder(self, batch_size=batch_size)
 
 
-def _embed_dim(model: torch.nn.Module) -> int:
+def _embed_dim(model: Any) -> int:
     projection = getattr(model, "text_projection", None)
     if isinstance(projection, torch.Tensor):
         return int(projection.shape[-1])

@@ -60,6 +60,9 @@ class AudioEmbedderConfig:
 class AudioEmbedder(nn.Module):
     """``wav (b, samples)`` at ``sample_rate`` -> ``(b, embed_dim)``, L2-normalised."""
 
+    mel: torch.Tensor  # buffers
+    window: torch.Tensor
+
     def __init__(self, config: AudioEmbedderConfig):
         super().__init__()
         import librosa

@@ -123,7 +123,7 @@ class AudioEncoderTrainer(TrainingLoop):
         return self.config.data.clip_seconds
 
     def save_best(self) -> None:
-        save_audio_embedder(self.module, self.out_dir / "best")
+        save_audio_embedder(self.module, self.out_dir / "best")  # type: ignore[arg-type]
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         audio = self.model(batch["audio"].to(self.device))

@@ -175,7 +175,7 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None, cls
         for part in parents:
             target = target.setdefault(part, {})
         target[leaf] = yaml.safe_load(value)
-    return cls.from_dict(data, str(path))
+    return cls.from_dict(data, str(path))  # type: ignore[attr-defined]
 
 
 def _build(cls, data: dict[str, Any], where: str, prefix: str):

@@ -321,7 +321,8 @@ class Trainer(TrainingLoop):
         self.model.eval()
         batch_size = self.config.run.batch_size
         n_items = self.config.data.valid_items
-        losses, scores = [], {}
+        losses: list[float] = []
+        scores: dict[str, list[float]] = {}
         for start in range(0, n_items, batch_size):
             items = [self.valid_set[i] for i in range(start, min(n_items, start + batch_size))]
             batch = collate(items)
@@ -390,6 +391,7 @@ def _datasets(config: TrainConfig):
         train = MixtureDataset(banks, data.mixing, seed=seed)
         valid = MixtureDataset(banks, data.mixing, seed=seed + 1) if data.valid_items else None
         return train, valid
+    assert data.manifest is not None  # TrainConfig checks: a manifest or synthetic data
     records = read_sources(data.manifest)
     train = MixtureDataset.from_records(records, data.mixing, "train", seed=seed)
     valid = None
