@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from codecsep_mm.data.manifest import CLASS_WORDS, CLASSES, MixtureRecord, MixtureSource
+from codecsep_mm.eval.metrics import chunked, mono, score, sdr, si_sdr
 
 PROMPT_KINDS = ("class", "label", "caption", "audio", "image")
 MODALITY = {"class": "text", "label": "text", "caption": "text", "audio": "audio", "image": "image"}
@@ -103,9 +104,12 @@ def evaluate(
         if not jobs:
             continue
         estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
+        baselines: dict[int, float] = {}  # the mixture's SI-SDR per source, computed once
         for (index, kind, prompt), estimate in zip(jobs, estimates):
             source = record.sources[index]
-            scores = _score(estimate, references[index], mixture, rate, chunk_seconds, with_sdr)
+            scores = score(estimate, references[index], mixture, rate, chunk_seconds, with_sdr,
+                           baseline=baselines.get(index))
+            baselines[index] = scores["mixture_si_sdr"]
             results.rows.append({
                 "id": record.id, "source": index, "class": source.cls, "label": source.label,
                 "open_vocabulary": source.open_vocabulary, "kind": kind,
@@ -113,10 +117,13 @@ def evaluate(
             })
         if upper_bound:
             for index, source in enumerate(record.sources):
-                resynth = codec_resynthesis(separator, references[index], rate)
-                scores = _score(resynth, references[index], mixture, rate, chunk_seconds, with_sdr)
-                results.upper_bound.append({"id": record.id, "source": index, "class": source.cls,
-                                            "si_sdr": scores["si_sdr"], "sdr": scores.get("sdr")})
+                resynth = mono(codec_resynthesis(separator, references[index], rate))
+                reference = mono(references[index])
+                results.upper_bound.append({
+                    "id": record.id, "source": index, "class": source.cls,
+                    "si_sdr": chunked(si_sdr, resynth, reference, rate, chunk_seconds),
+                    "sdr": chunked(sdr, resynth, reference, rate, chunk_seconds) if with_sdr else None,
+                })
     return results
 
 
@@ -160,12 +167,6 @@ def _usable(separator, kind: str, skipped: dict[str, str]) -> bool:
         return True
     skipped[kind] = f"the model has no {modality} prompt encoder"
     return False
-
-
-def _score(estimate, reference, mixture, rate, chunk_seconds, with_sdr) -> dict[str, float]:
-    from codecsep_mm.eval.metrics import score
-
-    return score(estimate, reference, mixture, rate, chunk_seconds, with_sdr)
 
 
 def _means(rows: list[dict[str, Any]], metrics=("si_sdr", "si_sdri", "sdr")) -> dict[str, Any]:

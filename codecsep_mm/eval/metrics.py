@@ -47,17 +47,22 @@ def chunked(metric, estimate: np.ndarray, reference: np.ndarray, sample_rate: in
 
 
 def score(estimate: np.ndarray, reference: np.ndarray, mixture: np.ndarray, sample_rate: int,
-          chunk_seconds: float = 10.0, with_sdr: bool = True) -> dict[str, float]:
-    """SI-SDR, SI-SDRi and SDR of one stem estimate against its reference (mono arrays)."""
-    estimate, reference, mixture = (_mono(x) for x in (estimate, reference, mixture))
+          chunk_seconds: float = 10.0, with_sdr: bool = True, baseline: float | None = None) -> dict[str, float]:
+    """SI-SDR, SI-SDRi and SDR of one stem estimate against its reference (mono arrays).
+
+    ``baseline`` is the mixture's SI-SDR against the reference, when already known (it is the same
+    for every estimate of one source)."""
+    estimate, reference, mixture = (mono(x) for x in (estimate, reference, mixture))
     value = chunked(si_sdr, estimate, reference, sample_rate, chunk_seconds)
-    baseline = chunked(si_sdr, mixture, reference, sample_rate, chunk_seconds)
+    if baseline is None:
+        baseline = chunked(si_sdr, mixture, reference, sample_rate, chunk_seconds)
     result = {"si_sdr": value, "si_sdri": value - baseline, "mixture_si_sdr": baseline}
     if with_sdr:
         result["sdr"] = chunked(sdr, estimate, reference, sample_rate, chunk_seconds)
     return result
 
 
-def _mono(x: np.ndarray) -> np.ndarray:
+def mono(x: np.ndarray) -> np.ndarray:
+    """Channels averaged: ``(c, s)`` or ``(s,)`` -> ``(s,)`` float64."""
     x = np.asarray(x, dtype=np.float64)
     return x.mean(axis=0) if x.ndim == 2 else x

@@ -64,7 +64,7 @@ def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer=None, sc
         directory.with_name(directory.name + ".old").rename(directory)  # killed between renames
     if not (directory / weights_file).is_file() or not (directory / STATE_FILE).is_file():
         raise WeightsNotFoundError(f"{directory}: no checkpoint to resume from; start without --resume")
-    load_masker_weights(module, directory / weights_file)
+    load_weights(module, directory / weights_file)
     if optimizer is not None or scheduler is not None:
         states = torch.load(directory / OPTIMIZER_FILE, weights_only=True)
         if optimizer is not None:
@@ -74,7 +74,7 @@ def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer=None, sc
     return json.loads((directory / STATE_FILE).read_text())
 
 
-def load_masker_weights(masker: torch.nn.Module, path: Path) -> None:
+def load_weights(masker: torch.nn.Module, path: Path) -> None:
     """Strictly load weights (a masker's, or a codec's); a mismatch says which tensors do not fit."""
     from safetensors.torch import load_file
 

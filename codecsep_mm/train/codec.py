@@ -150,6 +150,10 @@ class CodecTrainer(TrainingLoop):
         return torch.where(single[:, None, None], chosen, mixture).to(self.device)
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self._loss(batch)[0]
+
+    def _loss(self, batch: dict[str, Any]):
+        """``(loss, reconstructions, the items they reconstruct)``."""
         audio = self.items(batch)
         out = self.model(audio, self.config.loss.continuous_weight > 0)
         spec = self.config.loss
@@ -157,7 +161,7 @@ class CodecTrainer(TrainingLoop):
         total = total + self._reconstruction_loss(out["quantized"], audio)
         if "continuous" in out:
             total = total + spec.continuous_weight * self._reconstruction_loss(out["continuous"], audio)
-        return total
+        return total, out, audio
 
     def _reconstruction_loss(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         from audiotools import AudioSignal
@@ -169,7 +173,8 @@ class CodecTrainer(TrainingLoop):
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Validation loss, and SI-SDR of the quantized and continuous reconstructions (dB)."""
+        """Validation loss, and SI-SDR (dB) of the quantized and continuous reconstructions of the
+        validation items (mixtures, or single stems with ``single_source_prob``)."""
         from codecsep_mm.data.mixing import collate
         from codecsep_mm.train.loss import neg_si_sdr
 
@@ -182,9 +187,8 @@ class CodecTrainer(TrainingLoop):
         for start in range(0, n_items, size):
             batch = collate([self.valid_set[i] for i in range(start, min(n_items, start + size))])
             count = batch["mixture"].shape[0]
-            audio = batch["mixture"].to(self.device)
-            out = self.module(audio, self.config.loss.continuous_weight > 0)
-            values = {"valid/loss": float(self.loss(batch)),
+            loss, out, audio = self._loss(batch)
+            values = {"valid/loss": float(loss),
                       "valid/si_sdr_quantized": float(-neg_si_sdr(out["quantized"], audio).mean())}
             if "continuous" in out:
                 values["valid/si_sdr_continuous"] = float(-neg_si_sdr(out["continuous"], audio).mean())

@@ -28,7 +28,7 @@ from codecsep_mm.errors import ConfigError
 from codecsep_mm.train.checkpoint import (
     as_float,
     load_checkpoint,
-    load_masker_weights,
+    load_weights,
     save_checkpoint,
 )
 from codecsep_mm.train.config import TrainConfig
@@ -270,19 +270,25 @@ class Trainer(TrainingLoop):
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
         """The configured loss of a batch (see :class:`~codecsep_mm.train.config.LossSpec`)."""
+        return self._loss(batch)[0]
+
+    def _loss(self, batch: dict[str, Any], decode_stems: bool = False):
+        """``(loss, estimated stems (b, k, s) or None, reference stems)``; the stems are decoded
+        when the loss needs them or ``decode_stems`` asks (validation scores them)."""
         kind = self.config.loss.kind
         mixture = batch["mixture"].to(self.device)  # (b, 1, s)
         stems = batch["stems"].to(self.device)  # (b, k, s)
-        n_stems = stems.shape[1]
+        n_stems, n_samples = stems.shape[1], stems.shape[-1]
         with torch.no_grad():
             latent = self.codec.encode(mixture)
         cond = self.conditioning(batch["prompts"])  # (b, k, c)
         flat_latent = repeat(latent, "b d t -> (b k) d t", k=n_stems)
         masked = flat_latent * self.model(flat_latent, rearrange(cond, "b k c -> (b k) c"))
-        total = torch.zeros((), device=self.device)
-        if "si-sdr" in kind:
-            n_samples = stems.shape[-1]
+        est_stems = None
+        if "si-sdr" in kind or decode_stems:
             est_stems = rearrange(self.codec.decode(masked)[..., :n_samples], "(b k) 1 s -> b k s", k=n_stems)
+        total = torch.zeros((), device=self.device)
+        if est_stems is not None and "si-sdr" in kind:
             est_mixture = est_mixture_target = None
             if self.config.loss.mixture_term:
                 summed = rearrange(masked, "(b k) d t -> b k d t", k=n_stems).sum(1)
@@ -293,7 +299,7 @@ class Trainer(TrainingLoop):
             with torch.no_grad():
                 target = self.codec.encode(rearrange(stems, "b k s -> (b k) 1 s"))
             total = total + self.config.loss.latent_weight * latent_nmse(masked, target).mean()
-        return total
+        return total, est_stems, stems
 
     def conditioning(self, prompts: list[list[Any]]) -> torch.Tensor:
         """Per-item, per-stem prompts -> ``cond (b, k, cond_dim)`` from the frozen, cached encoders."""
@@ -327,27 +333,14 @@ class Trainer(TrainingLoop):
             items = [self.valid_set[i] for i in range(start, min(n_items, start + batch_size))]
             batch = collate(items)
             with self._autocast():
-                losses.append(float(self.loss(batch)) * len(items))
-                for cls, value in self._stem_scores(batch).items():
-                    scores.setdefault(cls, []).extend(value)
+                loss, est_stems, stems = self._loss(batch, decode_stems=True)
+            losses.append(float(loss) * len(items))
+            for row, classes in zip((-neg_si_sdr(est_stems, stems)).tolist(), batch["classes"]):
+                for value, cls in zip(row, classes):
+                    scores.setdefault(cls, []).append(value)
         metrics = {"valid/loss": sum(losses) / n_items}
         metrics.update({f"valid/si_sdr_{cls}": sum(v) / len(v) for cls, v in scores.items()})
         return metrics
-
-    def _stem_scores(self, batch) -> dict[str, list[float]]:
-        mixture = batch["mixture"].to(self.device)
-        stems = batch["stems"].to(self.device)
-        n_stems, n_samples = stems.shape[1], stems.shape[-1]
-        latent = self.codec.encode(mixture)
-        cond = rearrange(self.conditioning(batch["prompts"]), "b k c -> (b k) c")
-        flat = repeat(latent, "b d t -> (b k) d t", k=n_stems)
-        estimate = self.codec.decode(flat * self.masker(flat, cond))[..., :n_samples]
-        si_sdr = -neg_si_sdr(rearrange(estimate, "(b k) 1 s -> b k s", k=n_stems), stems)
-        scores: dict[str, list[float]] = {}
-        for row, classes in zip(si_sdr.tolist(), batch["classes"]):
-            for value, cls in zip(row, classes):
-                scores.setdefault(cls, []).append(value)
-        return scores
 
 
 def _build_model(config: TrainConfig):
@@ -371,7 +364,7 @@ def _build_model(config: TrainConfig):
         weights = path / "masker.safetensors" if path.is_dir() else path
         if not weights.is_file():
             raise ConfigError(f"model.init_from: {weights} not found; give a model or checkpoint folder")
-        load_masker_weights(separator.masker, weights)
+        load_weights(separator.masker, weights)
     if separator.sample_rate != config.data.mixing.sample_rate:
         raise ConfigError(
             f"data.mixing.sample_rate is {config.data.mixing.sample_rate} but the codec runs at "
