@@ -53,6 +53,20 @@ class CodecSpec:
         return kwargs
 
 
+FREEZABLE = ("encoder", "quantizer", "decoder")
+
+
+@dataclass(frozen=True)
+class CodecFinetuneSpec:
+    """Start from trained codec weights (``init_from``: a DAC ``.pth`` file, or a run folder with
+    ``best/codec.pth``) and keep some of its parts fixed (``freeze``: any of ``encoder``,
+    ``quantizer``, ``decoder``). Freezing the encoder and quantizer fixes the latent, so a masker
+    can be trained on it while the decoder goes on learning to decode it."""
+
+    init_from: str | None = None
+    freeze: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class CodecLossSpec:
     """Loss weights and the mel scales (DAC's: 7 scales from 32 to 2048 samples)."""
@@ -76,9 +90,18 @@ class CodecTrainConfig(YamlConfig):
     optim: OptimSpec = field(default_factory=lambda: OptimSpec(lr=1e-4))
     loss: CodecLossSpec = field(default_factory=CodecLossSpec)
     run: RunSpec = field(default_factory=RunSpec)
+    finetune: CodecFinetuneSpec = field(default_factory=CodecFinetuneSpec)
 
     def __post_init__(self) -> None:
         from codecsep_mm.errors import ConfigError
+
+        unknown = sorted(set(self.finetune.freeze) - set(FREEZABLE))
+        if unknown:
+            raise ConfigError(f"finetune.freeze: unknown parts {unknown}; choose from {list(FREEZABLE)}")
+        if self.finetune.freeze and not self.finetune.init_from:
+            raise ConfigError("finetune.freeze needs finetune.init_from (trained weights to keep fixed)")
+        if len(set(self.finetune.freeze)) == len(FREEZABLE):
+            raise ConfigError("finetune.freeze: every part is frozen, so nothing would train")
 
         if not self.data.synthetic and not self.data.manifest:
             raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
@@ -118,13 +141,19 @@ class CodecTrainer(TrainingLoop):
     """Train a codec from a :class:`CodecTrainConfig` with the shared loop (resume, DDP, ...)."""
 
     weights_file = CODEC_WEIGHTS
-    fixed_sections = ("codec", "data", "optim", "loss")
+    fixed_sections = ("codec", "data", "optim", "loss", "finetune")
 
     def build(self) -> torch.nn.Module:
         from codecsep_mm.codecs.dac_backend import build_dac
 
         torch.manual_seed(self.config.run.seed)
         self.codec = build_dac(self.config.codec.dac_kwargs())
+        finetune = self.config.finetune
+        if finetune.init_from:
+            _load_initial_codec(self.codec, finetune.init_from)
+        for part in finetune.freeze:
+            for parameter in getattr(self.codec, part).parameters():
+                parameter.requires_grad_(False)
         self.mel_loss = _mel_loss(self.config.loss)
         return CodecAutoencoder(self.codec)
 
@@ -195,6 +224,27 @@ class CodecTrainer(TrainingLoop):
             for key, value in values.items():
                 totals[key] = totals.get(key, 0.0) + value * count
         return {key: value / n_items for key, value in totals.items()}
+
+
+def _load_initial_codec(codec: torch.nn.Module, source: str) -> None:
+    """Copy trained weights (a DAC ``.pth`` file, or a codec run folder) into ``codec``, strictly."""
+    from pathlib import Path
+
+    from codecsep_mm.codecs.dac_backend import load_dac_weights
+    from codecsep_mm.errors import ConfigError
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "best" / BEST_FILE if (path / "best" / BEST_FILE).exists() else path / BEST_FILE
+    if not path.is_file():
+        raise ConfigError(f"finetune.init_from: {source} has no codec weights; give a DAC .pth file "
+                          f"or a train-codec run folder with best/{BEST_FILE}")
+    trained = load_dac_weights(path)
+    try:
+        codec.load_state_dict(trained.state_dict(), strict=True)
+    except RuntimeError as error:
+        raise ConfigError(f"finetune.init_from: {path} is another codec architecture than the config's "
+                          f"`codec` section ({str(error).splitlines()[0]})") from error
 
 
 def _mel_loss(spec: CodecLossSpec):

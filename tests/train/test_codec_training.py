@@ -43,3 +43,31 @@ def test_train_a_codec_then_a_masker_on_it(tmp_path, capsys):
     frozen = create_codec(codec_file)
     for key, value in frozen.model.state_dict().items():
         assert torch.equal(value, separator.codec.model.state_dict()[key]), key
+
+
+def test_finetune_keeps_the_frozen_parts_and_trains_the_rest(tmp_path, capsys):
+    def run(out, *extra):
+        args = ["--set", f"run.out_dir={out}", "--set", "run.steps=2", "--set", "run.valid_every=2",
+                "--set", "run.checkpoint_every=2", "--set", "run.progress=false",
+                "--set", "data.valid_items=2", *extra]
+        assert main(["train-codec", str(CODEC_CONFIG), "--json", *args]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])["best"] + "/codec.pth"
+
+    first = create_codec(run(tmp_path / "first")).model.state_dict()
+    second = create_codec(run(tmp_path / "second", "--set", f"finetune.init_from={tmp_path / 'first'}",
+                              "--set", 'finetune.freeze=["encoder", "quantizer"]')).model.state_dict()
+    for key, value in first.items():
+        if key.startswith(("encoder.", "quantizer.")):
+            assert torch.equal(value, second[key]), key
+    assert any(not torch.equal(first[k], second[k]) for k in first if k.startswith("decoder."))
+
+
+def test_finetune_settings_are_checked(tmp_path, capsys):
+    base = ["train-codec", str(CODEC_CONFIG), "--set", f"run.out_dir={tmp_path / 'x'}"]
+    assert main([*base, "--set", 'finetune.freeze=["encoder"]']) != 0
+    assert "finetune.init_from" in capsys.readouterr().err
+    assert main([*base, "--set", f"finetune.init_from={tmp_path}", "--set", 'finetune.freeze=["wheels"]']) != 0
+    assert "unknown parts" in capsys.readouterr().err
+    assert main([*base, "--set", f"finetune.init_from={tmp_path / 'missing'}", "--set", "run.steps=1"]) != 0
+    assert "no codec weights" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "best").exists()
