@@ -286,7 +286,8 @@ def add_prompt_encoders(separator, specs: list[dict[str, Any]], directory: Path)
 
 def _saved_encoders(separator, directory: Path) -> list[dict[str, Any]]:
     """Specs of the prompt encoders added to ``separator`` beyond its main one; projections are
-    written under ``directory/projections/``."""
+    written under ``directory/projections/``, and an option naming a local file or folder (trained
+    weights) is copied under ``directory/encoders/`` so that the model folder stands alone."""
     from codecsep_mm.prompts.projection import IdentityProjection
 
     main = separator.prompt_encoder.name
@@ -300,6 +301,7 @@ def _saved_encoders(separator, directory: Path) -> list[dict[str, Any]]:
         except TypeError:
             raise ConfigError(f"prompt encoder '{name}' has options that cannot be written to "
                               "config.json; give it JSON options (paths as strings)") from None
+        options = {k: _embed_file(v, directory / "encoders" / _slug(name)) for k, v in options.items()}
         spec: dict[str, Any] = {"name": name, "options": options,
                                 "default": separator.encoders.get(encoder.modality) is encoder}
         projection = separator.projections.get(encoder.space)
@@ -311,6 +313,27 @@ def _saved_encoders(separator, directory: Path) -> list[dict[str, Any]]:
             spec["projection"] = str(folder)
         specs.append(spec)
     return specs
+
+
+def _embed_file(value: Any, folder: Path) -> Any:
+    """An option value naming an existing local file or folder is copied into ``folder``; the
+    value becomes its ``./`` path inside the model directory. Other values are kept."""
+    if not isinstance(value, str) or not value or value.startswith("./") or "\n" in value:
+        return value
+    source = Path(value)
+    try:
+        exists = source.exists()
+    except OSError:
+        return value
+    if not exists:
+        return value
+    target = folder / source.name
+    folder.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target)
+    return "./" + target.relative_to(folder.parent.parent).as_posix()
 
 
 def _slug(text: str) -> str:
@@ -338,8 +361,9 @@ def _load_stored_codec(directory: Path, spec: dict[str, Any]):
     return DACCodec(model.eval(), spec.get("name", "custom"), fold_weight_norm=False)
 
 
-def save_model(separator, directory: str | os.PathLike) -> Path:
-    """Write a model directory atomically (a temporary folder renamed into place)."""
+def save_model(separator, directory: str | os.PathLike, half: bool = False) -> Path:
+    """Write a model directory atomically (a temporary folder renamed into place). ``half`` stores
+    the masker and codec weights as float16 (half the size; they load back into float32)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -357,14 +381,16 @@ def save_model(separator, directory: str | os.PathLike) -> Path:
     tmp = directory.with_name(f".{directory.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in separator.masker.state_dict().items()}
-    save_file(state, str(tmp / MASKER_FILE))
+    def stored(module) -> dict[str, torch.Tensor]:
+        state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+        return {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
+
+    save_file(stored(separator.masker), str(tmp / MASKER_FILE))
     codec = separator.codec
     from codecsep_mm.codecs import available_codecs
 
     if config.get("codec", {}).get("preset") not in available_codecs():
-        codec_state = {k: v.detach().cpu().contiguous() for k, v in codec.model.state_dict().items()}
-        save_file(codec_state, str(tmp / CODEC_FILE))
+        save_file(stored(codec.model), str(tmp / CODEC_FILE))
         config["codec"] = {"name": codec.name, "dac_kwargs": codec.dac_kwargs, "weights": CODEC_FILE}
     extra = _saved_encoders(separator, tmp)
     if extra:

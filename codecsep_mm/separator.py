@@ -137,11 +137,12 @@ class Separator(nn.Module):
 
         return load_model(name_or_dir, random_weights=random_weights, download=download).to(device)
 
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """Write ``config.json`` + ``masker.safetensors`` (and the codec's weights if not a preset)."""
+    def save_pretrained(self, directory: str | os.PathLike, half: bool = False) -> Path:
+        """Write ``config.json`` + ``masker.safetensors`` (and the codec's weights if not a preset;
+        extra prompt encoders' weight files are copied in). ``half``: store weights as float16."""
         from codecsep_mm.models import save_model
 
-        return save_model(self, directory)
+        return save_model(self, directory, half=half)
 
     @property
     def device(self) -> torch.device:

@@ -67,3 +67,30 @@ def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
     separator = Separator.from_pretrained(out / "best")
     clip = SyntheticBank("sfx", 16000).crop(0, 8000, np.random.default_rng(0))
     assert separator.separate(clip, [Prompt.audio(clip, 16000)]).stems.shape == (1, 8000)
+
+
+def test_a_saved_model_stands_alone_and_can_be_stored_in_half_precision(tmp_path):
+    import shutil
+
+    from codecsep_mm.prompts.starter_audio import AudioEmbedder, AudioEmbedderConfig, save_audio_embedder
+
+    encoder_dir = save_audio_embedder(
+        AudioEmbedder(AudioEmbedderConfig(channels=(4,), embed_dim=64, space="hash-text-64")), tmp_path / "enc")
+    separator = Separator.from_pretrained("tiny")
+    separator.add_prompt_encoder(prompts.create("starter-audio", weights=str(encoder_dir)))
+    full = separator.save_pretrained(tmp_path / "full")
+    half = separator.save_pretrained(tmp_path / "half", half=True)
+    shutil.rmtree(encoder_dir)  # the model folders carry their own copy of the encoder's weights
+    config = json.loads((half / "config.json").read_text())
+    assert config["prompt_encoders"][0]["options"]["weights"] == "./encoders/starter-audio/enc"
+    full_size = (full / "masker.safetensors").stat().st_size
+    assert (half / "masker.safetensors").stat().st_size < 0.6 * full_size
+
+    clip = SyntheticBank("sfx", 16000).crop(0, 8000, np.random.default_rng(0))
+    prompt = [Prompt.audio(clip, 16000)]
+    expected = separator.separate(clip, prompt).stems
+    for folder, tolerance in ((full, 1e-6), (half, 5e-2)):
+        loaded = Separator.from_pretrained(folder)
+        assert next(loaded.masker.parameters()).dtype == torch.float32
+        got = loaded.separate(clip, prompt).stems
+        assert float(np.abs(got - expected).max()) <= tolerance * max(1.0, float(np.abs(expected).max()))
