@@ -111,6 +111,22 @@ register_model(
 )
 
 
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def _register_embedded(name: str) -> None:
+    """Register a model shipped in ``codecsep_mm/pretrained/NAME`` (read at import: one small JSON)."""
+    folder = PRETRAINED_DIR / name
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return  # not shipped in this build: `codecsep-mm models` does not list it
+    register_model(NamedModel(name, config.get("description", name), config, weights=lambda: folder))
+
+
+_register_embedded("starter-16k")
+
+
 def available_models() -> list[str]:
     return sorted(_MODELS)
 
@@ -121,9 +137,12 @@ def model_status(name: str) -> dict[str, Any]:
 
     model = _MODELS[name]
     codec = model.config["codec"].get("preset")
-    codec_ready = codec is not None and (
-        get_codec_preset(codec).seed is not None or codec_weights_path(codec) is not None
-    )
+    if codec is None:  # a codec stored in the model folder
+        codec = model.config["codec"].get("name", "stored")
+        stored = model.config["codec"].get("weights", CODEC_FILE)
+        codec_ready = model.weights is not None and (model.weights() / stored).is_file()
+    else:
+        codec_ready = get_codec_preset(codec).seed is not None or codec_weights_path(codec) is not None
     masker_ready = model.weights is None or (model.weights() / MASKER_FILE).is_file()
     return {
         "name": name,

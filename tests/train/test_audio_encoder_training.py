@@ -72,7 +72,11 @@ def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
 def test_a_saved_model_stands_alone_and_can_be_stored_in_half_precision(tmp_path):
     import shutil
 
-    from codecsep_mm.prompts.starter_audio import AudioEmbedder, AudioEmbedderConfig, save_audio_embedder
+    from codecsep_mm.prompts.starter_audio import (
+        AudioEmbedder,
+        AudioEmbedderConfig,
+        save_audio_embedder,
+    )
 
     encoder_dir = save_audio_embedder(
         AudioEmbedder(AudioEmbedderConfig(channels=(4,), embed_dim=64, space="hash-text-64")), tmp_path / "enc")

@@ -1,0 +1,65 @@
+"""Assemble the embedded default model ``codecsep_mm/pretrained/starter-16k`` from its training runs.
+
+    python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec-decoder/best/codec.pth]
+
+It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
+frozen starter codec stored with it), optionally swaps in a codec whose decoder was trained further on
+the same frozen encoder and quantizer (``train-codec`` with ``finetune.freeze: [encoder, quantizer]``;
+refused if the encoder or quantizer differ), adds image prompts (``imagenet-image`` with a label bridge
+from its 1000 class names into MiniLM), and writes the folder with float16 weights. It prints the
+folder's size, which must stay under 60 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LIMIT_MB = 60.0
+DESCRIPTION = ("starter model trained on open-licence audio from Debian packages: DAC-architecture "
+               "codec at 16 kHz, MiniLM text, starter audio queries, ImageNet image queries")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("masker_model", help="the masker run's model folder (OUT_DIR/best)")
+    parser.add_argument("--codec", help="a codec .pth with a further-trained decoder (same encoder and quantizer)")
+    parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
+    parser.add_argument("--name", default="starter-16k")
+    args = parser.parse_args(argv)
+
+    from codecsep_mm import Separator, prompts
+    from codecsep_mm.codecs import create_codec
+    from codecsep_mm.prompts.imagenet import SPACE, class_names
+    from codecsep_mm.prompts.projection import LabelBridge
+
+    separator = Separator.from_pretrained(args.masker_model)
+    if args.codec:
+        codec = create_codec(args.codec)
+        old, new = separator.codec.model.state_dict(), codec.model.state_dict()
+        changed = [k for k in old if k.startswith(("encoder.", "quantizer.")) and not old[k].equal(new[k])]
+        if changed or set(old) != set(new):
+            print(f"error: {args.codec} has another encoder or quantizer than the masker was trained on "
+                  f"({len(changed)} tensors differ, e.g. {changed[:1]}); train its decoder with "
+                  "finetune.freeze: [encoder, quantizer]", file=sys.stderr)
+            return 2
+        separator.codec = codec
+    image = prompts.create("imagenet-image")
+    bridge = LabelBridge.for_classifier(class_names(), separator.prompt_encoder, SPACE)
+    separator.add_prompt_encoder(image, bridge)
+    separator.config = {**separator.config, "name": args.name, "description": DESCRIPTION}
+    out = separator.save_pretrained(args.out, half=True)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+    print(f"wrote {out}: {size:.1f} MB")
+    for file in sorted(f for f in out.rglob("*") if f.is_file()):
+        print(f"  {file.relative_to(out)}  {file.stat().st_size / 1e6:.2f} MB")
+    if size > LIMIT_MB:
+        print(f"error: {size:.1f} MB is over the {LIMIT_MB:.0f} MB limit for embedded weights", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
