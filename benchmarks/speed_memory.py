@@ -1,16 +1,18 @@
-"""Speed and memory of codecsep-paper-16k (random weights) on this machine.
+"""Speed and memory of a model (default: codecsep-paper-16k with random weights) on this machine.
 
 Prints, for wave mode and code-stream mode, the real-time factor on 10 s and 60 s inputs and the
 peak memory (peak RSS of a fresh process) on a 10 s and a 10-minute input, and checks the targets:
 
 - code-stream total <= 1.35 GMACs per second of audio (the paper's figure);
 - code-stream real-time factor <= 0.05;
-- peak memory on a 10-minute input <= 1.5x that on a 10 s input.
+- peak memory on a 10-minute input <= 1.5x that on a 10 s input;
+- wave-mode real-time factor on 10 s <= 0.1 (the embedded starter-16k's target).
 
 Each measurement runs in its own process so that peak memory is not shared between runs.
 
 Usage:
     python benchmarks/speed_memory.py [--model codecsep-paper-16k] [--long-seconds 600] [--json OUT]
+    python benchmarks/speed_memory.py --model starter-16k --trained   # a model's own weights
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def worker(model: str, mode: str, seconds: float, device: str) -> dict:
+def worker(model: str, mode: str, seconds: float, device: str, trained: bool = False) -> dict:
     import numpy as np
     import torch
 
@@ -33,7 +35,7 @@ def worker(model: str, mode: str, seconds: float, device: str) -> dict:
     from codecsep_mm.eval.profile import peak_memory_mb
 
     torch.set_num_threads(os.cpu_count() or 1)
-    separator = Separator.from_pretrained(model, random_weights=True, device=device)
+    separator = Separator.from_pretrained(model, random_weights=not trained, device=device)
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal(int(seconds * separator.sample_rate))).astype(np.float32)
     baseline_mb = peak_memory_mb("cpu")
@@ -54,9 +56,10 @@ def worker(model: str, mode: str, seconds: float, device: str) -> dict:
             "model_loaded_mb": baseline_mb, "device": device, "threads": torch.get_num_threads()}
 
 
-def measure(model: str, mode: str, seconds: float, device: str) -> dict:
+def measure(model: str, mode: str, seconds: float, device: str, trained: bool = False) -> dict:
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", mode, str(seconds), "--model", model, "--device", device],
+        [sys.executable, __file__, "--worker", mode, str(seconds), "--model", model, "--device", device,
+         *(["--trained"] if trained else [])],
         capture_output=True, text=True, check=False,
     )
     if done.returncode != 0:
@@ -71,16 +74,18 @@ def main() -> int:
     parser.add_argument("--long-seconds", type=float, default=600.0)
     parser.add_argument("--modes", default="code-stream,wave")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--trained", action="store_true",
+                        help="use the model's own weights (default: random weights of its architecture)")
     parser.add_argument("--worker", nargs=2, metavar=("MODE", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.model, args.worker[0], float(args.worker[1]), args.device)))
+        print(json.dumps(worker(args.model, args.worker[0], float(args.worker[1]), args.device, args.trained)))
         return 0
 
     from codecsep_mm import Separator
     from codecsep_mm.eval.profile import PAPER_CODE_STREAM_GMACS, profile_separator
 
-    separator = Separator.from_pretrained(args.model, random_weights=True, device=args.device)
+    separator = Separator.from_pretrained(args.model, random_weights=not args.trained, device=args.device)
     profile = profile_separator(separator, args.model, seconds=60.0, time_runs=False)
     del separator
     results = {"profile": profile.to_dict(), "runs": []}
@@ -88,7 +93,7 @@ def main() -> int:
     print("\n| mode | input | real-time factor | peak memory (MB) |\n| --- | ---: | ---: | ---: |", flush=True)
     for mode in args.modes.split(","):
         for seconds in (10.0, 60.0, args.long_seconds):
-            run = measure(args.model, mode, seconds, args.device)
+            run = measure(args.model, mode, seconds, args.device, args.trained)
             results["runs"].append(run)
             print(f"| {mode} | {seconds:g} s | {run['rtf']:.4f} | {run['peak_mb']:.0f} |", flush=True)
 
@@ -101,6 +106,9 @@ def main() -> int:
     if "code-stream" in args.modes:
         rtf = max(run_of("code-stream", s)["rtf"] for s in (10.0, 60.0))
         checks["code-stream RTF <= 0.05"] = (rtf, rtf <= 0.05)
+    if "wave" in args.modes:
+        rtf = run_of("wave", 10.0)["rtf"]
+        checks["wave RTF (10 s) <= 0.1"] = (rtf, rtf <= 0.1)
     for mode in args.modes.split(","):
         ratio = run_of(mode, args.long_seconds)["peak_mb"] / run_of(mode, 10.0)["peak_mb"]
         checks[f"{mode} peak memory {args.long_seconds:g} s / 10 s <= 1.5"] = (ratio, ratio <= 1.5)

@@ -1,11 +1,11 @@
 """Assemble the embedded default model ``codecsep_mm/pretrained/starter-16k`` from its training runs.
 
-    python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec-decoder/best/codec.pth]
+    python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec/best/codec.pth]
 
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
-frozen starter codec stored with it), optionally swaps in a codec whose decoder was trained further on
-the same frozen encoder and quantizer (``train-codec`` with ``finetune.freeze: [encoder, quantizer]``;
-refused if the encoder or quantizer differ), adds image prompts (``imagenet-image`` with a label bridge
+codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
+(``finetune.freeze: [encoder]``: the quantizer and decoder trained on while the masker trained on the
+fixed latent; refused if the encoder differs), adds image prompts (``imagenet-image`` with a label bridge
 from its 1000 class names into MiniLM), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
 """
@@ -25,7 +25,7 @@ DESCRIPTION = ("starter model trained on open-licence audio from Debian packages
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("masker_model", help="the masker run's model folder (OUT_DIR/best)")
-    parser.add_argument("--codec", help="a codec .pth with a further-trained decoder (same encoder and quantizer)")
+    parser.add_argument("--codec", help="a later codec .pth of the same run (same, frozen encoder)")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
     parser.add_argument("--name", default="starter-16k")
     args = parser.parse_args(argv)
@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.codec:
         codec = create_codec(args.codec)
         old, new = separator.codec.model.state_dict(), codec.model.state_dict()
-        changed = [k for k in old if k.startswith(("encoder.", "quantizer.")) and not old[k].equal(new[k])]
+        changed = [k for k in old if k.startswith("encoder.") and (k not in new or not old[k].equal(new[k]))]
         if changed or set(old) != set(new):
-            print(f"error: {args.codec} has another encoder or quantizer than the masker was trained on "
-                  f"({len(changed)} tensors differ, e.g. {changed[:1]}); train its decoder with "
-                  "finetune.freeze: [encoder, quantizer]", file=sys.stderr)
+            print(f"error: {args.codec} has another encoder than the masker was trained on "
+                  f"({len(changed)} tensors differ, e.g. {changed[:1]}); keep it fixed while the "
+                  "masker trains (train-codec with finetune.freeze: [encoder])", file=sys.stderr)
             return 2
         separator.codec = codec
     image = prompts.create("imagenet-image")

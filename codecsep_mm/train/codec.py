@@ -2,7 +2,9 @@
 then freezes.
 
 Losses (weights in :class:`CodecLossSpec`): multi-scale log-mel distance (descript-audio-codec's own
-``MelSpectrogramLoss``, DAC's seven scales), waveform L1, and the RVQ commitment and codebook losses.
+``MelSpectrogramLoss``, DAC's seven scales), waveform L1, the RVQ commitment and codebook losses, and
+optionally negative SI-SDR (``si_sdr_weight``): mel and L1 losses alone leave the waveform's phase free
+for a long time (SI-SDR stays far below 0 dB), and wave-mode separation is scored on the waveform.
 The decoder is trained on the quantized latent (as DAC is, for code-stream mode) and, with
 ``continuous_weight > 0``, also on the continuous encoder latent, which is what wave-mode separation
 masks and decodes. No adversarial losses: on a small compute budget they cost more than they give.
@@ -58,11 +60,15 @@ FREEZABLE = ("encoder", "quantizer", "decoder")
 
 @dataclass(frozen=True)
 class CodecFinetuneSpec:
-    """Start from trained codec weights (``init_from``: a DAC ``.pth`` file, or a run folder with
-    ``best/codec.pth``) and keep some of its parts fixed (``freeze``: any of ``encoder``,
-    ``quantizer``, ``decoder``). Freezing the encoder and quantizer fixes the latent, so a masker
-    can be trained on it while the decoder goes on learning to decode it."""
+    """How the codec starts, and which parts stay fixed.
 
+    ``init``: ``random`` (DAC's own initialisation) or ``mdct`` (the encoder and decoder start as an
+    MDCT analysis/synthesis pair, :mod:`codecsep_mm.codecs.mdct_init`). ``init_from``: trained
+    weights instead (a DAC ``.pth`` file, or a run folder with ``best/codec.pth``). ``freeze``: any
+    of ``encoder``, ``quantizer``, ``decoder``. A frozen encoder fixes the latent, so a masker can
+    be trained on it while the quantizer and decoder go on training."""
+
+    init: str = "random"
     init_from: str | None = None
     freeze: tuple[str, ...] = ()
 
@@ -76,6 +82,7 @@ class CodecLossSpec:
     commitment_weight: float = 0.25
     codebook_weight: float = 1.0
     continuous_weight: float = 1.0
+    si_sdr_weight: float = 0.0
     mel_window_lengths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048)
     mel_bins: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320)
     single_source_prob: float = 0.5
@@ -98,8 +105,16 @@ class CodecTrainConfig(YamlConfig):
         unknown = sorted(set(self.finetune.freeze) - set(FREEZABLE))
         if unknown:
             raise ConfigError(f"finetune.freeze: unknown parts {unknown}; choose from {list(FREEZABLE)}")
-        if self.finetune.freeze and not self.finetune.init_from:
-            raise ConfigError("finetune.freeze needs finetune.init_from (trained weights to keep fixed)")
+        if self.finetune.init not in ("random", "mdct"):
+            raise ConfigError(f"finetune.init: {self.finetune.init!r}; choose 'random' or 'mdct'")
+        if self.finetune.init != "random" and self.finetune.init_from:
+            raise ConfigError("finetune: give init or init_from, not both")
+        if self.finetune.freeze and self.finetune.init == "random" and not self.finetune.init_from:
+            raise ConfigError("finetune.freeze needs finetune.init_from or init: mdct (weights to keep fixed)")
+        if self.finetune.init == "mdct":
+            from codecsep_mm.codecs.mdct_init import check_mdct_widths
+
+            check_mdct_widths(self.codec.dac_kwargs())
         if len(set(self.finetune.freeze)) == len(FREEZABLE):
             raise ConfigError("finetune.freeze: every part is frozen, so nothing would train")
 
@@ -151,6 +166,10 @@ class CodecTrainer(TrainingLoop):
         finetune = self.config.finetune
         if finetune.init_from:
             _load_initial_codec(self.codec, finetune.init_from)
+        elif finetune.init == "mdct":
+            from codecsep_mm.codecs.mdct_init import init_dac_as_mdct
+
+            init_dac_as_mdct(self.codec)
         for part in finetune.freeze:
             for parameter in getattr(self.codec, part).parameters():
                 parameter.requires_grad_(False)
@@ -198,7 +217,12 @@ class CodecTrainer(TrainingLoop):
         rate = self.config.codec.sample_rate
         spec = self.config.loss
         mel = self.mel_loss(AudioSignal(estimate.float(), rate), AudioSignal(target.float(), rate))
-        return spec.mel_weight * mel + spec.waveform_weight * (estimate - target).abs().mean()
+        total = spec.mel_weight * mel + spec.waveform_weight * (estimate - target).abs().mean()
+        if spec.si_sdr_weight > 0:
+            from codecsep_mm.train.loss import neg_si_sdr
+
+            total = total + spec.si_sdr_weight * neg_si_sdr(estimate, target).mean()
+        return total
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
