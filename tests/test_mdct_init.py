@@ -70,3 +70,25 @@ def test_the_codec_trainer_checks_its_start(tmp_path, capsys):
                  "--set", f"finetune.init_from={tmp_path}"]) != 0
     assert "init or init_from, not both" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_frozen_mdct_codec_skips_its_identity_residual_units(tmp_path):
+    from codecsep_mm.codecs import create_codec
+    from codecsep_mm.codecs.dac_backend import build_dac, save_dac_weights
+    from codecsep_mm.codecs.mdct_init import init_dac_as_mdct
+
+    torch.manual_seed(0)
+    model = build_dac(STARTER)
+    init_dac_as_mdct(model)
+    path = save_dac_weights(model, tmp_path / "mdct.pth")
+    codec = create_codec(path)
+    assert codec.skipped_units == 24  # 3 per encoder and decoder block: all of them
+    x = 0.1 * torch.randn(1, 1, 16000)
+    with torch.no_grad():
+        reference = model.eval().decoder(model.encoder(model.preprocess(x, 16000)))
+        torch.testing.assert_close(codec.decode(codec.encode(x))[..., :reference.shape[-1]], reference,
+                                   atol=1e-5, rtol=1e-4)
+    # a unit that has learnt something is kept
+    trained = build_dac(STARTER)
+    torch.manual_seed(1)
+    assert create_codec(save_dac_weights(trained, tmp_path / "random.pth")).skipped_units == 0

@@ -83,6 +83,48 @@ def remove_weight_norm(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def skip_dead_residual_units(model: torch.nn.Module) -> int:
+    """Residual units whose output convolution is exactly zero (weight and bias) add nothing: make
+    them skip their branch. A codec that starts as an MDCT (``finetune.init: mdct``) and keeps its
+    encoder frozen has only such units in its encoder, which then runs several times faster. The
+    weights stay in place (the state dict does not change). Returns how many units were skipped."""
+    from dac.model.dac import ResidualUnit
+
+    skipped = 0
+    for module in model.modules():
+        if type(module) is ResidualUnit and _is_zero_conv(module.block[3]):
+            module.__class__ = _skipped_unit_class()
+            skipped += 1
+    return skipped
+
+
+def _is_zero_conv(conv: torch.nn.Module) -> bool:
+    if conv.bias is not None and torch.any(conv.bias):
+        return False
+    if hasattr(conv, "weight_g"):  # weight norm: channel c is zero if its gain or direction is
+        dead = (conv.weight_g.flatten() == 0) | (conv.weight_v.flatten(1).abs().sum(1) == 0)
+        return bool(torch.all(dead))
+    return not bool(torch.any(conv.weight))
+
+
+_SKIPPED: dict[str, type] = {}
+
+
+def _skipped_unit_class() -> type:
+    """A ``ResidualUnit`` subclass that returns its input (defined on first use: dac is lazy)."""
+    if "unit" not in _SKIPPED:
+        from dac.model.dac import ResidualUnit
+
+        class SkippedResidualUnit(ResidualUnit):
+            """A residual unit whose branch is exactly zero: the identity."""
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x
+
+        _SKIPPED["unit"] = SkippedResidualUnit
+    return _SKIPPED["unit"]
+
+
 class DACCodec(torch.nn.Module):
     """A frozen ``dac.DAC`` behind the :class:`CodecBackend` contract.
 
@@ -99,6 +141,7 @@ class DACCodec(torch.nn.Module):
             parameter.requires_grad_(False)
         if fold_weight_norm:
             remove_weight_norm(self.model)
+        self.skipped_units = skip_dead_residual_units(self.model)
         self.name = name
         self.sample_rate = int(model.sample_rate)
         self.hop_length = int(model.hop_length)
