@@ -74,11 +74,14 @@ class OptimSpec:
 class LossSpec:
     """``si-sdr``: negative SI-SDR on decoded waveforms, averaged over the stems and the mixture
     reconstruction (the paper). ``latent``: normalised squared error between each masked latent and
-    the codec latent of its source (no decoder; cheap pre-training). ``si-sdr+latent``: both."""
+    the codec latent of its source (no decoder; cheap pre-training). ``si-sdr+latent``: both.
+    ``latent_db``: take the latent error in dB (``10 log10``), so that every item counts alike, as
+    in SI-SDR; with the plain ratio a few quiet stems dominate the batch and training can blow up."""
 
     kind: str = "si-sdr"
     mixture_term: bool = True
     latent_weight: float = 1.0
+    latent_db: bool = False
 
 
 @dataclass(frozen=True)

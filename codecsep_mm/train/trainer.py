@@ -298,7 +298,10 @@ class Trainer(TrainingLoop):
         if "latent" in kind:
             with torch.no_grad():
                 target = self.codec.encode(rearrange(stems, "b k s -> (b k) 1 s"))
-            total = total + self.config.loss.latent_weight * latent_nmse(masked, target).mean()
+            error = latent_nmse(masked, target)
+            if self.config.loss.latent_db:
+                error = 10 * torch.log10(error + 1e-6)
+            total = total + self.config.loss.latent_weight * error.mean()
         return total, est_stems, stems
 
     def conditioning(self, prompts: list[list[Any]]) -> torch.Tensor:

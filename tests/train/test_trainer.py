@@ -62,6 +62,32 @@ def test_training_lowers_the_validation_loss(tmp_path):
     assert after < 0.8 * before, (before, after)
 
 
+def test_the_latent_loss_in_db_averages_each_stems_error_in_db(tmp_path, monkeypatch):
+    import torch
+
+    from codecsep_mm.data.mixing import collate
+    from codecsep_mm.train import trainer as training
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.loss import latent_nmse
+    from codecsep_mm.train.trainer import Trainer
+
+    seen = []
+
+    def recording(estimate, target):
+        seen.append(latent_nmse(estimate, target))
+        return seen[-1]
+
+    monkeypatch.setattr(training, "latent_nmse", recording)
+    args = tiny_overrides(tmp_path / "run", **{"loss.kind": "latent", "loss.latent_db": True, "run.batch_size": 2})
+    trainer = Trainer(load_config(TINY_CONFIG, [a for a in args if a != "--set"]))
+    batch = collate([trainer.valid_set[0], trainer.valid_set[1]])
+    with torch.no_grad():
+        value = float(trainer.loss(batch))
+    per_stem = seen[-1]
+    assert per_stem.numel() >= 4 and float(per_stem.max() / per_stem.min()) > 1.01
+    assert abs(value - float((10 * torch.log10(per_stem + 1e-6)).mean())) < 1e-4
+
+
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(["train", str(TINY_CONFIG), *tiny_overrides(straight, steps=4, **{"run.checkpoint_every": 2})]) == 0
