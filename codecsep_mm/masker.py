@@ -41,6 +41,10 @@ class MaskerConfig:
         film: ``"shift"`` (paper) or ``"scale_shift"``.
         film_init: ``"xavier"`` (paper) or ``"zero"`` (the prompt has no effect at step 0).
         mask_activation: ``"snake"`` (paper, unbounded) or ``"sigmoid"``.
+        input_transform: what the masker reads: ``"none"`` (the latent itself, the paper) or
+            ``"log-magnitude"`` (``log1p(1000 |z|) / 4``: for latents whose values change sign from
+            frame to frame and span decades, such as the starter codec's MDCT latent). The mask
+            still multiplies the latent itself.
     """
 
     latent_dim: int = 1024
@@ -54,12 +58,14 @@ class MaskerConfig:
     film: str = "shift"
     film_init: str = "xavier"
     mask_activation: str = "snake"
+    input_transform: str = "none"
 
     def __post_init__(self) -> None:
         checks = {
             "film": ("shift", "scale_shift"),
             "film_init": ("xavier", "zero"),
             "mask_activation": ("snake", "sigmoid"),
+            "input_transform": ("none", "log-magnitude"),
         }
         for key, valid in checks.items():
             if getattr(self, key) not in valid:
@@ -237,7 +243,10 @@ class FiLMTransformerMasker(nn.Module):
                 f"conditioning has shape {tuple(cond.shape)}, expected "
                 f"({latent.shape[0]}, {self.config.cond_dim})"
             )
-        x = rearrange(self.conv_in(latent), "b c t -> b t c") + self.positions[:n_frames]
+        features = latent
+        if self.config.input_transform == "log-magnitude":
+            features = torch.log1p(1000.0 * latent.abs()) / 4.0
+        x = rearrange(self.conv_in(features), "b c t -> b t c") + self.positions[:n_frames]
         for layer in self.layers:
             x = layer(x, cond)
         x = self.film_up(self.conv_up(rearrange(x, "b t c -> b c t")), cond, channel_axis=1)

@@ -64,3 +64,21 @@ def test_too_long_input_and_wrong_cond_are_clear_errors():
         masker(torch.randn(1, 128, 31), torch.randn(1, 64))
     with pytest.raises(ConfigError, match="conditioning"):
         masker(torch.randn(1, 128, 10), torch.randn(1, 32))
+
+
+def test_a_log_magnitude_masker_reads_magnitudes_only():
+    import torch
+
+    from codecsep_mm.errors import ConfigError
+    from codecsep_mm.masker import FiLMTransformerMasker, masker_config
+
+    torch.manual_seed(0)
+    masker = FiLMTransformerMasker(masker_config("tiny", input_transform="log-magnitude")).eval()
+    latent, cond = torch.randn(2, 128, 20), torch.randn(2, 64)
+    signs = torch.randint(0, 2, latent.shape) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(masker(latent, cond), masker(latent * signs, cond))
+        plain = FiLMTransformerMasker(masker_config("tiny")).eval()
+        assert not torch.allclose(plain(latent, cond), plain(latent * signs, cond))
+    with pytest.raises(ConfigError, match="input_transform"):
+        masker_config("tiny", input_transform="cube-root")

@@ -43,7 +43,16 @@ class ImageNetImageEncoder:
         self.name = "imagenet-image"
         self.options: dict[str, Any] = {"weights": weights} if weights else {}
         self.device = torch.device(device)
-        self.model = _efficientnet_lite0(weights).to(self.device).eval()
+        self._weights = weights
+        self._model: torch.nn.Module | None = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The classifier, built on first use (a model that carries image prompts loads fast, and
+        loads without the ``starter`` extra until an image prompt is given)."""
+        if self._model is None:
+            self._model = _efficientnet_lite0(self._weights).to(self.device).eval()
+        return self._model
 
     @torch.no_grad()
     def encode(self, images: Sequence[Any]) -> torch.Tensor:
