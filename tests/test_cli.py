@@ -185,8 +185,20 @@ def test_negative_and_combined_prompts(capsys, wav_file, tmp_path):
 
 
 def test_audio_query_without_audio_encoder_is_a_clear_error(capsys, wav_file, tmp_path):
-    code, _, err = run(capsys, "separate", wav_file, "--audio-query", wav_file, "-o", tmp_path / "o")
+    code, _, err = run(capsys, "separate", wav_file, "--model", "tiny", "--audio-query", wav_file,
+                       "-o", tmp_path / "o")
     assert code != 0 and "no audio prompt encoder" in err and files_under(tmp_path / "o") == []
+
+
+def test_the_default_model_takes_text_audio_and_image_prompts(capsys, wav_file, tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "picture.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(image)
+    code, out, err = run(capsys, "separate", wav_file, "--text", "speech", "--audio-query", wav_file,
+                         "--image-query", image, "-o", tmp_path / "o", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["results"][0]["outputs"]) == 3
 
 
 def test_unknown_prompt_encoder(capsys, wav_file, tmp_path):

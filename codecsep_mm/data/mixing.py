@@ -230,8 +230,13 @@ class MixtureDataset:
 
     def _prompt(self, bank, record_index: int, n_samples: int, rng) -> Any:
         if self.config.audio_query_prob and rng.random() < self.config.audio_query_prob:
-            return ("audio", bank.crop(record_index, n_samples, rng))
+            clip = audible_crop(bank, record_index, n_samples, rng)
+            if float(np.abs(clip).max()) > QUERY_SILENCE_PEAK:  # else: a silent query; describe it
+                return ("audio", clip)
         return describe(bank.records[record_index], self.config.prompt_fields, self.config.templates, rng)
+
+
+QUERY_SILENCE_PEAK = 1e-4  # well above codecsep_mm.audio.SILENCE_PEAK, under which a query is refused
 
 
 def audible_crop(bank, record_index: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -44,6 +44,15 @@ def minilm_model_dir() -> Path:
     return folder
 
 
+def _quiet_loading() -> None:
+    """No "Loading weights" progress bar on stderr (the CLI's errors are one line)."""
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:
+        return
+    transformers_logging.disable_progress_bar()
+
+
 class MiniLMTextEncoder:
     """Text -> ``(b, 384)`` all-MiniLM-L6-v2 sentence embeddings (256 word pieces at most).
 
@@ -84,6 +93,7 @@ class MiniLMTextEncoder:
             raise WeightsNotFoundError(
                 f"the MiniLM text encoder needs sentence-transformers: {INSTALL_HINT}"
             ) from None
+        _quiet_loading()
         self.model = SentenceTransformer(str(folder), device=device)
         self.model.eval().requires_grad_(False)
         dimension = getattr(self.model, "get_embedding_dimension", None) or (

@@ -66,6 +66,17 @@ def test_audio_queries_are_other_crops_of_the_same_recording():
         assert kind == "audio" and clip.shape == stem.shape
 
 
+def test_a_silent_recording_is_described_instead_of_played_as_a_query():
+    config = MixingConfig(crop_seconds=0.5, audio_query_prob=1.0)
+    banks = synthetic_banks(config.classes, 16000)
+    quiet = banks[config.classes[0]]
+    quiet.crop = lambda index, n_samples, rng: np.zeros(n_samples, dtype=np.float32)
+    item = MixtureDataset(banks, config, seed=0)[0]
+    kinds = [prompt[0] if isinstance(prompt, tuple) else "text" for prompt in item.prompts]
+    assert kinds[item.classes.index(config.classes[0])] == "text"
+    assert kinds.count("audio") == len(kinds) - 1
+
+
 def test_bad_mixing_settings():
     with pytest.raises(ConfigError, match="not in"):
         MixingConfig(classes=("speech", "noise"))
