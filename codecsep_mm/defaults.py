@@ -6,4 +6,4 @@ trained ``starter-16k`` lands; switching is a one-line change here. This module 
 the CLI's argument parser can use it without loading torch.
 """
 
-DEFAULT_MODEL = "tiny"
+DEFAULT_MODEL = "starter-16k"
