@@ -337,15 +337,9 @@ def _saved_encoders(separator, directory: Path) -> list[dict[str, Any]]:
 def _embed_file(value: Any, folder: Path) -> Any:
     """An option value naming an existing local file or folder is copied into ``folder``; the
     value becomes its ``./`` path inside the model directory. Other values are kept."""
-    if not isinstance(value, str) or not value or value.startswith("./") or "\n" in value:
+    if not isinstance(value, str) or not value or value.startswith("./") or not Path(value).exists():
         return value
     source = Path(value)
-    try:
-        exists = source.exists()
-    except OSError:
-        return value
-    if not exists:
-        return value
     target = folder / source.name
     folder.mkdir(parents=True, exist_ok=True)
     if source.is_dir():

@@ -8,6 +8,7 @@ them with ``torch.load(weights_only=True)`` and ``load_state_dict(strict=True)``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -107,22 +108,18 @@ def _is_zero_conv(conv: Any) -> bool:
     return not bool(torch.any(conv.weight))
 
 
-_SKIPPED: dict[str, type] = {}
-
-
+@functools.cache
 def _skipped_unit_class() -> type:
     """A ``ResidualUnit`` subclass that returns its input (defined on first use: dac is lazy)."""
-    if "unit" not in _SKIPPED:
-        from dac.model.dac import ResidualUnit
+    from dac.model.dac import ResidualUnit
 
-        class SkippedResidualUnit(ResidualUnit):
-            """A residual unit whose branch is exactly zero: the identity."""
+    class SkippedResidualUnit(ResidualUnit):
+        """A residual unit whose branch is exactly zero: the identity."""
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return x
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
 
-        _SKIPPED["unit"] = SkippedResidualUnit
-    return _SKIPPED["unit"]
+    return SkippedResidualUnit
 
 
 class DACCodec(torch.nn.Module):

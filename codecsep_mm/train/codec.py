@@ -203,13 +203,21 @@ class CodecTrainer(TrainingLoop):
     def _loss(self, batch: dict[str, Any]):
         """``(loss, reconstructions, the items they reconstruct)``."""
         audio = self.items(batch)
-        out = self.model(audio, self.config.loss.continuous_weight > 0)
+        out = self.model(audio, self._continuous())
         spec = self.config.loss
         total = spec.commitment_weight * out["commitment"] + spec.codebook_weight * out["codebook"]
         total = total + self._reconstruction_loss(out["quantized"], audio)
         if "continuous" in out:
             total = total + spec.continuous_weight * self._reconstruction_loss(out["continuous"], audio)
         return total, out, audio
+
+    def _continuous(self) -> bool:
+        """Whether to decode the continuous latent: when its loss counts, and, in training, only if
+        the encoder or decoder can learn from it (both frozen: it is a constant; validation still
+        reports it)."""
+        if self.config.loss.continuous_weight <= 0:
+            return False
+        return not self.model.training or not {"encoder", "decoder"} <= set(self.config.finetune.freeze)
 
     def _reconstruction_loss(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         from audiotools import AudioSignal

@@ -47,17 +47,22 @@ def test_audio_queries_land_near_their_descriptions(tmp_path, capsys):
     torch.testing.assert_close(a, b)
 
 
-def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
+def _tiny_audio_encoder(folder):
+    """A small untrained `starter-audio` folder in the `tiny` model's space."""
     from codecsep_mm.prompts.starter_audio import (
         AudioEmbedder,
         AudioEmbedderConfig,
         save_audio_embedder,
     )
 
+    return save_audio_embedder(AudioEmbedder(AudioEmbedderConfig(channels=(4,), embed_dim=64, space="hash-text-64")),
+                               folder)
+
+
+def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
     from .conftest import TINY_CONFIG, tiny_overrides
 
-    encoder_dir = save_audio_embedder(
-        AudioEmbedder(AudioEmbedderConfig(channels=(4,), embed_dim=64, space="hash-text-64")), tmp_path / "enc")
+    encoder_dir = _tiny_audio_encoder(tmp_path / "enc")
     spec = json.dumps([{"name": "starter-audio", "options": {"weights": str(encoder_dir)}}])
     out = tmp_path / "run"
     args = tiny_overrides(out, steps=2, **{"model.prompt_encoders": spec, "data.mixing.audio_query_prob": 0.5})
@@ -72,14 +77,7 @@ def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
 def test_a_saved_model_stands_alone_and_can_be_stored_in_half_precision(tmp_path):
     import shutil
 
-    from codecsep_mm.prompts.starter_audio import (
-        AudioEmbedder,
-        AudioEmbedderConfig,
-        save_audio_embedder,
-    )
-
-    encoder_dir = save_audio_embedder(
-        AudioEmbedder(AudioEmbedderConfig(channels=(4,), embed_dim=64, space="hash-text-64")), tmp_path / "enc")
+    encoder_dir = _tiny_audio_encoder(tmp_path / "enc")
     separator = Separator.from_pretrained("tiny")
     separator.add_prompt_encoder(prompts.create("starter-audio", weights=str(encoder_dir)))
     full = separator.save_pretrained(tmp_path / "full")

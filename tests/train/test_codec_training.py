@@ -63,6 +63,20 @@ def test_finetune_keeps_the_frozen_parts_and_trains_the_rest(tmp_path, capsys):
     assert any(not torch.equal(first[k], second[k]) for k in first if k.startswith("decoder."))
 
 
+    # with the encoder and decoder both frozen the continuous path teaches nothing: training skips
+    # decoding it, validation still reports it
+    from codecsep_mm.train.codec import CodecTrainConfig, CodecTrainer
+    from codecsep_mm.train.config import load_config
+
+    config = load_config(CODEC_CONFIG, [f"run.out_dir={tmp_path / 'third'}", f"finetune.init_from={tmp_path / 'first'}",
+                                        "finetune.freeze=[encoder, decoder]", "data.valid_items=2"],
+                         cls=CodecTrainConfig)
+    trainer = CodecTrainer(config)
+    trainer.model.train()
+    assert not trainer._continuous()
+    assert "valid/si_sdr_continuous" in trainer.validate()
+
+
 def test_finetune_settings_are_checked(tmp_path, capsys):
     base = ["train-codec", str(CODEC_CONFIG), "--set", f"run.out_dir={tmp_path / 'x'}"]
     assert main([*base, "--set", 'finetune.freeze=["encoder"]']) != 0
