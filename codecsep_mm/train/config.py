@@ -60,7 +60,12 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class OptimSpec:
-    """AdamW with the paper's settings, gradient clipping, and ReduceLROnPlateau on validation."""
+    """AdamW with the paper's settings, gradient clipping, and ReduceLROnPlateau on validation.
+
+    ``warmup_steps``: raise the learning rate linearly from ``lr / warmup_steps`` to ``lr`` over the
+    first steps of a run (0: none, the paper). Post-norm Transformers and runs that start from
+    trained weights with a fresh optimizer are steadier with a few hundred. The plateau scheduler
+    takes over after it, so keep it shorter than ``run.valid_every``."""
 
     lr: float = 1.5e-4
     betas: tuple[float, ...] = (0.8, 0.99)
@@ -68,6 +73,7 @@ class OptimSpec:
     grad_clip: float = 10.0
     plateau_factor: float = 0.5
     plateau_patience: int = 2
+    warmup_steps: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ step, so a resumed run reproduces an uninterrupted one, and a run on N processes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -165,12 +166,20 @@ class TrainingLoop:
         else:
             loss.backward()
         torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.optim.grad_clip)
+        self._warm_up(step)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         return float(loss.detach())
+
+    def _warm_up(self, step: int) -> None:
+        """Linear learning-rate warm-up over ``optim.warmup_steps`` (a no-op after it)."""
+        warmup = self.config.optim.warmup_steps
+        if step < warmup:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.optim.lr * (step + 1) / warmup
 
     def _validate_and_track(self, step: int) -> bool:
         """Validate, step the LR scheduler, save the best model; True when it is time to stop."""
@@ -208,7 +217,7 @@ class TrainingLoop:
         stored = state.get("config", {})
         current = self.config.to_dict()
         changed = [f"{s}.{k}" for s in self.fixed_sections for k in current[s]
-                   if stored.get(s, {}).get(k) != current[s][k]]
+                   if stored.get(s, {}).get(k, _default(getattr(self.config, s), k)) != current[s][k]]
         if changed:
             raise ConfigError(
                 f"cannot resume: the config changed since the checkpoint in {self.out_dir} "
@@ -401,6 +410,21 @@ def _datasets(config: TrainConfig):
         # A fixed validation set: the same items every time (seed differs from training).
         valid = MixtureDataset.from_records(valid_records, data.mixing, "valid", seed=seed + 1)
     return train, valid
+
+
+def _default(section: Any, key: str) -> Any:
+    """A config section's default for ``key``, as ``to_dict`` writes it: a checkpoint saved before
+    the key existed ran with that default."""
+    for spec in dataclasses.fields(section):
+        if spec.name == key:
+            if spec.default is not dataclasses.MISSING:
+                value = spec.default
+            elif spec.default_factory is not dataclasses.MISSING:
+                value = spec.default_factory()
+            else:
+                return None
+            return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+    return None
 
 
 def _distributed_setup(device: str) -> tuple[int, int]:

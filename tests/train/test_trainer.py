@@ -176,3 +176,29 @@ def test_bf16_autocast_step(tmp_path):
     assert trainer.amp_dtype == torch.bfloat16
     result = trainer.fit()
     assert result.step == 1 and np.isfinite(result.best_valid_loss)
+
+
+def test_warmup_raises_the_learning_rate_linearly_then_hands_over(tmp_path):
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.trainer import Trainer
+
+    args = tiny_overrides(tmp_path / "run", steps=6, **{"optim.lr": 1e-3, "optim.warmup_steps": 4,
+                                                         "run.log_every": 1, "run.valid_every": 100})
+    result = Trainer(load_config(TINY_CONFIG, [a for a in args if a != "--set"])).fit()
+    logged = [json.loads(line) for line in (result.out_dir / "log.jsonl").read_text().splitlines()]
+    rates = [entry["train/lr"] for entry in logged if "train/lr" in entry]
+    assert rates == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+
+
+def test_a_checkpoint_from_before_a_new_option_resumes_with_that_options_default(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, steps=2)]) == 0
+    state_file = out / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["optim"]["warmup_steps"]  # as written before the option existed
+    state_file.write_text(json.dumps(state))
+    assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out, steps=3)]) == 0
+    assert json.loads(state_file.read_text())["step"] == 3
+    capsys.readouterr()
+    assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out, steps=4, **{"optim.warmup_steps": 5})]) != 0
+    assert "optim.warmup_steps" in capsys.readouterr().err
