@@ -180,16 +180,28 @@ class LabelBridge:
         return l2_normalize(self.scores(embedding) @ self.target)
 
     def save(self, directory: str | os.PathLike) -> Path:
+        """Write the folder; a classifier bridge's identity source matrix is stored as a word."""
         config = {"type": "label-bridge", "source_space": self.source_space,
                   "target_space": self.target_space, "temperature": self.temperature,
                   "top_k": self.top_k, "labels": self.labels}
-        return _save(directory, config, {"source": self.source, "target": self.target}, BRIDGE_FILE)
+        tensors = {"target": self.target}
+        n = len(self.labels)
+        if self.source.shape == (n, n) and torch.equal(self.source, torch.eye(n, dtype=self.source.dtype)):
+            config["source"] = "identity"
+        else:
+            tensors["source"] = self.source
+        return _save(directory, config, tensors, BRIDGE_FILE)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> LabelBridge:
-        config, tensors = _load(directory, "label-bridge", BRIDGE_FILE, {"source", "target"},
-                                {"type", "source_space", "target_space", "temperature", "top_k", "labels"})
-        return cls(config["labels"], tensors["source"], tensors["target"], config["source_space"],
+        config, tensors = _load(directory, "label-bridge", BRIDGE_FILE, {"target"},
+                                {"type", "source_space", "target_space", "temperature", "top_k", "labels",
+                                 "source"}, optional={"source"})
+        if ("source" in tensors) == (config.get("source") == "identity"):
+            raise ConfigError(f"{directory}: a label-bridge needs either a source tensor or "
+                              '"source": "identity" in its config.json')
+        source = tensors.get("source", torch.eye(len(config["labels"])))
+        return cls(config["labels"], source, tensors["target"], config["source_space"],
                    config["target_space"], config["temperature"], config["top_k"])
 
 
@@ -205,8 +217,8 @@ def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.T
 
 
 def _load(directory: str | os.PathLike, kind: str, filename: str, tensor_names: set[str],
-          keys: set[str]) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Read and check a folder written by :func:`_save`."""
+          keys: set[str], optional: set[str] = frozenset()) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Read and check a folder written by :func:`_save` (``optional`` tensors may be absent)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -215,7 +227,7 @@ def _load(directory: str | os.PathLike, kind: str, filename: str, tensor_names: 
         tensors = load_file(str(directory / filename))
     except (OSError, ValueError) as error:
         raise ConfigError(f"{directory}: not a saved {kind} projection ({error})") from None
-    if set(config) - keys or config.get("type") != kind or set(tensors) != tensor_names:
+    if set(config) - keys or config.get("type") != kind or not tensor_names <= set(tensors) <= tensor_names | optional:
         raise ConfigError(f"{directory}: unexpected {kind} projection contents; valid keys: {sorted(keys)}")
     return config, tensors
 

@@ -78,3 +78,26 @@ def test_a_bad_saved_encoder_entry_is_named(tmp_path, registered):
     path.write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="unknown keys \\['colour'\\]"):
         Separator.from_pretrained(tmp_path / "model")
+
+
+def test_a_classifier_bridge_stores_its_identity_source_as_a_word(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from codecsep_mm.prompts.projection import load_projection
+
+    text = Separator.from_pretrained("tiny").prompt_encoder
+    bridge = LabelBridge.for_classifier(["red", "green", "blue"], text, "colours-3", top_k=2)
+    folder = bridge.save(tmp_path / "bridge")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["source"] == "identity" and set(load_file(str(folder / "label_bridge.safetensors"))) == {"target"}
+    probabilities = torch.tensor([[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]])
+    torch.testing.assert_close(load_projection(folder)(probabilities), bridge(probabilities))
+    # a folder written before (the identity stored as a tensor) still loads
+    del config["source"]
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({"source": torch.eye(3), "target": bridge.target}, str(folder / "label_bridge.safetensors"))
+    torch.testing.assert_close(load_projection(folder)(probabilities), bridge(probabilities))
+    # neither a source tensor nor the word: a clear error
+    save_file({"target": bridge.target}, str(folder / "label_bridge.safetensors"))
+    with pytest.raises(ConfigError, match='"source": "identity"'):
+        load_projection(folder)
