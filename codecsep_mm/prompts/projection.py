@@ -196,7 +196,7 @@ class LabelBridge:
     def load(cls, directory: str | os.PathLike) -> LabelBridge:
         config, tensors = _load(directory, "label-bridge", BRIDGE_FILE, {"target"},
                                 {"type", "source_space", "target_space", "temperature", "top_k", "labels",
-                                 "source"}, optional={"source"})
+                                 "source"}, optional=frozenset({"source"}))
         if ("source" in tensors) == (config.get("source") == "identity"):
             raise ConfigError(f"{directory}: a label-bridge needs either a source tensor or "
                               '"source": "identity" in its config.json')
@@ -217,7 +217,7 @@ def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.T
 
 
 def _load(directory: str | os.PathLike, kind: str, filename: str, tensor_names: set[str],
-          keys: set[str], optional: set[str] = frozenset()) -> tuple[dict, dict[str, torch.Tensor]]:
+          keys: set[str], optional: frozenset[str] = frozenset()) -> tuple[dict, dict[str, torch.Tensor]]:
     """Read and check a folder written by :func:`_save` (``optional`` tensors may be absent)."""
     from safetensors.torch import load_file
 

@@ -423,7 +423,9 @@ def _default(section: Any, key: str) -> Any:
                 value = spec.default_factory()
             else:
                 return None
-            return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                return dataclasses.asdict(value)
+            return value
     return None
 
 
