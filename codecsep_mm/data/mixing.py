@@ -32,6 +32,7 @@ from codecsep_mm.errors import AudioInputError, ConfigError
 
 SILENCE_RMS = 1e-4
 MAX_CROP_TRIES = 8
+QUERY_SILENCE_PEAK = 1e-4  # well above codecsep_mm.audio.SILENCE_PEAK, under which a query is refused
 
 
 @dataclass(frozen=True)
@@ -234,9 +235,6 @@ class MixtureDataset:
             if float(np.abs(clip).max()) > QUERY_SILENCE_PEAK:  # else: a silent query; describe it
                 return ("audio", clip)
         return describe(bank.records[record_index], self.config.prompt_fields, self.config.templates, rng)
-
-
-QUERY_SILENCE_PEAK = 1e-4  # well above codecsep_mm.audio.SILENCE_PEAK, under which a query is refused
 
 
 def audible_crop(bank, record_index: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:

@@ -200,7 +200,7 @@ class LabelBridge:
         if ("source" in tensors) == (config.get("source") == "identity"):
             raise ConfigError(f"{directory}: a label-bridge needs either a source tensor or "
                               '"source": "identity" in its config.json')
-        source = tensors.get("source", torch.eye(len(config["labels"])))
+        source = tensors["source"] if "source" in tensors else torch.eye(len(config["labels"]))
         return cls(config["labels"], source, tensors["target"], config["source_space"],
                    config["target_space"], config["temperature"], config["top_k"])
 

@@ -413,20 +413,10 @@ def _datasets(config: TrainConfig):
 
 
 def _default(section: Any, key: str) -> Any:
-    """A config section's default for ``key``, as ``to_dict`` writes it: a checkpoint saved before
-    the key existed ran with that default."""
-    for spec in dataclasses.fields(section):
-        if spec.name == key:
-            if spec.default is not dataclasses.MISSING:
-                value = spec.default
-            elif spec.default_factory is not dataclasses.MISSING:
-                value = spec.default_factory()
-            else:
-                return None
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
-                return dataclasses.asdict(value)
-            return value
-    return None
+    """A config section's plain default for ``key`` (a checkpoint saved before the key existed ran
+    with it); ``None`` when it has none, so that such a key reads as changed."""
+    spec = {f.name: f for f in dataclasses.fields(section)}.get(key)
+    return None if spec is None or spec.default is dataclasses.MISSING else spec.default
 
 
 def _distributed_setup(device: str) -> tuple[int, int]:
