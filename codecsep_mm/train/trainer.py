@@ -216,8 +216,8 @@ class TrainingLoop:
                                 self.scheduler, self.weights_file)
         stored = state.get("config", {})
         current = self.config.to_dict()
-        changed = [f"{s}.{k}" for s in self.fixed_sections for k in current[s]
-                   if stored.get(s, {}).get(k, _default(getattr(self.config, s), k)) != current[s][k]]
+        changed = [key for s in self.fixed_sections
+                   for key in _changed_keys(stored.get(s, {}), current[s], getattr(self.config, s), s)]
         if changed:
             raise ConfigError(
                 f"cannot resume: the config changed since the checkpoint in {self.out_dir} "
@@ -412,9 +412,27 @@ def _datasets(config: TrainConfig):
     return train, valid
 
 
+def _changed_keys(stored: dict, current: dict, section: Any, prefix: str) -> list[str]:
+    """Dotted keys whose value differs between a checkpoint's config section and the current one.
+
+    Nested sections (``data.mixing``) are compared key by key. A key the checkpoint lacks was
+    written before the key existed, so the run had its plain default: it is unchanged while the
+    current value keeps that default (a key with no plain default reads as changed)."""
+    changed = []
+    for key, value in current.items():
+        child = getattr(section, key, None)
+        if dataclasses.is_dataclass(child) and isinstance(value, dict):
+            old = stored.get(key, {})
+            changed += _changed_keys(old if isinstance(old, dict) else {}, value, child, f"{prefix}.{key}")
+        elif stored.get(key, _default(section, key)) != value:
+            changed.append(f"{prefix}.{key}")
+    return changed
+
+
 def _default(section: Any, key: str) -> Any:
-    """A config section's plain default for ``key`` (a checkpoint saved before the key existed ran
-    with it); ``None`` when it has none, so that such a key reads as changed."""
+    """A config section's plain default for ``key``; ``None`` when it has none."""
+    if not dataclasses.is_dataclass(section):
+        return None
     spec = {f.name: f for f in dataclasses.fields(section)}.get(key)
     return None if spec is None or spec.default is dataclasses.MISSING else spec.default
 

@@ -202,3 +202,19 @@ def test_a_checkpoint_from_before_a_new_option_resumes_with_that_options_default
     capsys.readouterr()
     assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out, steps=4, **{"optim.warmup_steps": 5})]) != 0
     assert "optim.warmup_steps" in capsys.readouterr().err
+
+
+def test_a_nested_option_added_later_resumes_with_its_default_and_a_change_is_named(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, steps=2)]) == 0
+    state_file = out / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["data"]["mixing"]["peak_db"]  # as if written before data.mixing.peak_db existed
+    state_file.write_text(json.dumps(state))
+    assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out, steps=3)]) == 0
+    capsys.readouterr()
+    args = tiny_overrides(out, steps=4, **{"data.mixing.peak_db": -3.0})
+    assert main(["train", str(TINY_CONFIG), "--resume", *args]) != 0
+    error = capsys.readouterr().err
+    assert "data.mixing.peak_db" in error and "data.mixing)" not in error
+
