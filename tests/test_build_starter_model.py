@@ -43,3 +43,29 @@ def test_the_built_model_adds_image_prompts_and_refuses_a_foreign_codec(tmp_path
     assert tool.main(["tiny", "--out", str(tmp_path / "refused"), "--codec", str(foreign)]) == 2
     assert "another encoder than" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
+
+
+def test_the_built_model_can_take_the_mean_of_several_masker_checkpoints(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    tool = _tool()
+    plain = tmp_path / "plain"
+    assert tool.main(["tiny", "--out", str(plain)]) == 0
+    weights = {k: v.float() for k, v in load_file(str(plain / "masker.safetensors")).items()}
+    shifted = tmp_path / "ckpt" / "masker.safetensors"
+    shifted.parent.mkdir()
+    save_file({k: v + 1.0 if v.is_floating_point() else v for k, v in weights.items()}, str(shifted))
+    unchanged = tmp_path / "same.safetensors"
+    save_file(weights, str(unchanged))
+
+    out = tmp_path / "averaged"
+    assert tool.main(["tiny", "--out", str(out), "--average", str(shifted.parent), str(unchanged)]) == 0
+    assert "mean of 2 checkpoints" in capsys.readouterr().out
+    averaged = load_file(str(out / "masker.safetensors"))
+    for key, value in weights.items():
+        expected = value + 0.5 if value.is_floating_point() else value
+        torch.testing.assert_close(averaged[key].float(), expected.float(), atol=2e-3, rtol=2e-3)
+
+    assert tool.main(["tiny", "--out", str(tmp_path / "refused"), "--average", str(tmp_path / "nothing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()

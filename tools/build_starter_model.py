@@ -1,11 +1,13 @@
 """Assemble the embedded default model ``codecsep_mm/pretrained/starter-16k`` from its training runs.
 
     python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec/best/codec.pth]
+        [--average runs/starter-16k/checkpoints/step-0003000 runs/starter-16k/checkpoints/step-0003250 ...]
 
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
 (``finetune.freeze: [encoder]``: the quantizer and decoder trained on while the masker trained on the
-fixed latent; refused if the encoder differs), adds image prompts (``imagenet-image`` with a label bridge
+fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean of
+several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``), adds image prompts (``imagenet-image`` with a label bridge
 from its 1000 class names into MiniLM), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
 """
@@ -26,16 +28,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("masker_model", help="the masker run's model folder (OUT_DIR/best)")
     parser.add_argument("--codec", help="a later codec .pth of the same run (same, frozen encoder)")
+    parser.add_argument("--average", nargs="+", metavar="CHECKPOINT",
+                        help="masker weights (files, or checkpoint folders) whose mean replaces the masker's")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
     parser.add_argument("--name", default="starter-16k")
     args = parser.parse_args(argv)
 
     from codecsep_mm import Separator, prompts
     from codecsep_mm.codecs import create_codec
+    from codecsep_mm.errors import CodecSepError
     from codecsep_mm.prompts.imagenet import SPACE, class_names
     from codecsep_mm.prompts.projection import LabelBridge
+    from codecsep_mm.train.checkpoint import average_weights, load_weights
 
     separator = Separator.from_pretrained(args.masker_model)
+    if args.average:
+        try:
+            load_weights(separator.masker, Path(args.average[0]), average_weights(args.average))
+        except CodecSepError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"masker: the mean of {len(args.average)} checkpoints")
     if args.codec:
         codec = create_codec(args.codec)
         old, new = separator.codec.model.state_dict(), codec.model.state_dict()

@@ -7,6 +7,9 @@ Layout of ``OUT_DIR/checkpoints/last/`` (the state to resume from)::
                          with weights_only=True)
     trainer_state.json   step, best validation loss, early-stopping count, scheduler state, config
 
+With ``run.keep_checkpoints``, each checkpoint's weights are also kept in
+``OUT_DIR/checkpoints/step-NNNNNNN/`` (weights only), to average later (:func:`average_weights`).
+
 The folder is first written as ``last.partial`` and then renamed, so a run killed while saving
 keeps the previous checkpoint intact.
 """
@@ -74,11 +77,61 @@ def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer=None, sc
     return json.loads((directory / STATE_FILE).read_text())
 
 
-def load_weights(masker: torch.nn.Module, path: Path) -> None:
-    """Strictly load weights (a masker's, or a codec's); a mismatch says which tensors do not fit."""
+def keep_weights(directory: Path, module: torch.nn.Module, weights_file: str = MASKER_FILE) -> Path:
+    """Write a copy of ``module``'s weights to ``directory/weights_file`` (``run.keep_checkpoints``)."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / weights_file
+    partial = path.with_name(path.name + ".partial")
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(partial))
+    partial.replace(path)
+    return path
+
+
+def weights_path(path: Path, weights_file: str = MASKER_FILE) -> Path:
+    """A weights file, given itself or a folder (a checkpoint or model folder) that holds it."""
+    path = Path(path)
+    weights = path / weights_file if path.is_dir() else path
+    if not weights.is_file():
+        raise WeightsNotFoundError(f"{weights} not found; give a {weights_file} file or a folder with one")
+    return weights
+
+
+def average_weights(paths: list[Path], weights_file: str = MASKER_FILE) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several weight files of one architecture (checkpoint averaging).
+
+    Floating-point tensors are averaged in float32 and cast back; any other tensor (a counter, an
+    index) must be equal in every file."""
     from safetensors.torch import load_file
 
-    state = load_file(str(path))
+    if not paths:
+        raise ConfigError("nothing to average: give at least one weights file")
+    files = [weights_path(p, weights_file) for p in paths]
+    states = [load_file(str(f)) for f in files]
+    first = states[0]
+    for file, state in zip(files[1:], states[1:]):
+        if set(state) != set(first) or any(state[k].shape != first[k].shape for k in first):
+            raise ConfigError(f"{file} holds other tensors than {files[0]}; average weights of one run only")
+    mean = {}
+    for key, tensor in first.items():
+        if tensor.is_floating_point():
+            total = sum(state[key].float() for state in states)
+            mean[key] = (total / len(states)).to(tensor.dtype)
+        elif any(not state[key].equal(tensor) for state in states):
+            raise ConfigError(f"{key} differs between the files and cannot be averaged")
+        else:
+            mean[key] = tensor
+    return mean
+
+
+def load_weights(masker: torch.nn.Module, path: Path, state: dict[str, torch.Tensor] | None = None) -> None:
+    """Strictly load weights (a masker's, or a codec's) from ``path``, or ``state`` read from it; a
+    mismatch says which tensors do not fit."""
+    from safetensors.torch import load_file
+
+    if state is None:
+        state = load_file(str(path))
     own = masker.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -99,6 +99,7 @@ class RunSpec:
     batch_size: int = 4
     valid_every: int = 1000
     checkpoint_every: int = 1000
+    keep_checkpoints: bool = False
     early_stop_patience: int = 10
     min_delta: float = 0.0
     log_every: int = 50

@@ -28,6 +28,7 @@ from einops import rearrange, repeat
 from codecsep_mm.errors import ConfigError
 from codecsep_mm.train.checkpoint import (
     as_float,
+    keep_weights,
     load_checkpoint,
     load_weights,
     save_checkpoint,
@@ -208,6 +209,9 @@ class TrainingLoop:
         if self.rank == 0:
             save_checkpoint(self.out_dir / "checkpoints" / "last", self.module, self.optimizer,
                             self.scheduler, self.state, self.weights_file)
+            if self.config.run.keep_checkpoints:
+                keep_weights(self.out_dir / "checkpoints" / f"step-{self.state['step']:07d}", self.module,
+                             self.weights_file)
         if self.world > 1:
             torch.distributed.barrier()
 

@@ -218,3 +218,29 @@ def test_a_nested_option_added_later_resumes_with_its_default_and_a_change_is_na
     error = capsys.readouterr().err
     assert "data.mixing.peak_db" in error and "data.mixing)" not in error
 
+
+
+def test_kept_checkpoints_hold_each_checkpoints_weights_and_average_to_their_mean(tmp_path, capsys):
+    from codecsep_mm.errors import ConfigError
+    from codecsep_mm.train.checkpoint import average_weights
+
+    out = tmp_path / "run"
+    args = tiny_overrides(out, steps=4, **{"run.checkpoint_every": 2, "run.keep_checkpoints": "true"})
+    assert main(["train", str(TINY_CONFIG), *args]) == 0
+    kept = sorted(p.name for p in (out / "checkpoints").glob("step-*"))
+    assert kept == ["step-0000002", "step-0000004"]
+    second, fourth = (load_file(str(out / "checkpoints" / k / "masker.safetensors")) for k in kept)
+    _assert_same_weights(fourth, _masker(out))
+    trained = [k for k in second if not second[k].equal(fourth[k])]
+    assert trained  # two steps apart: the weights moved
+
+    mean = average_weights([out / "checkpoints" / k for k in kept])
+    for key in second:
+        torch.testing.assert_close(mean[key], (second[key] + fourth[key]) / 2)
+
+    other = tmp_path / "other.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.zeros(2)}, str(other))
+    with pytest.raises(ConfigError, match="other tensors"):
+        average_weights([out / "checkpoints" / kept[0], other])
