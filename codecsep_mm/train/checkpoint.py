@@ -116,8 +116,8 @@ def average_weights(paths: list[Path], weights_file: str = MASKER_FILE) -> dict[
     mean = {}
     for key, tensor in first.items():
         if tensor.is_floating_point():
-            total = sum(state[key].float() for state in states)
-            mean[key] = (total / len(states)).to(tensor.dtype)
+            total = torch.stack([state[key].float() for state in states]).mean(0)
+            mean[key] = total.to(tensor.dtype)
         elif any(not state[key].equal(tensor) for state in states):
             raise ConfigError(f"{key} differs between the files and cannot be averaged")
         else:
