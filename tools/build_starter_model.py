@@ -6,9 +6,9 @@
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
 (``finetune.freeze: [encoder]``: the quantizer and decoder trained on while the masker trained on the
-fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean of
-several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``), adds image prompts (``imagenet-image`` with a label bridge
-from its 1000 class names into MiniLM), and writes the folder with float16 weights. It prints the
+fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean
+of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``), adds image
+prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
 """
 

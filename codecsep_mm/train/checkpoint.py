@@ -34,14 +34,11 @@ STATE_FILE = "trainer_state.json"
 def save_checkpoint(directory: Path, module: torch.nn.Module, optimizer, scheduler,
                     state: dict[str, Any], weights_file: str = MASKER_FILE) -> Path:
     """Write a checkpoint folder atomically (``directory.partial`` renamed into place)."""
-    from safetensors.torch import save_file
-
     partial = directory.with_name(directory.name + ".partial")
     old = directory.with_name(directory.name + ".old")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(tensors, str(partial / weights_file))
+    _save_weights(module, partial / weights_file)
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                partial / OPTIMIZER_FILE)
     (partial / STATE_FILE).write_text(json.dumps(_finite(state), indent=2))
@@ -79,14 +76,18 @@ def load_checkpoint(directory: Path, module: torch.nn.Module, optimizer=None, sc
 
 def keep_weights(directory: Path, module: torch.nn.Module, weights_file: str = MASKER_FILE) -> Path:
     """Write a copy of ``module``'s weights to ``directory/weights_file`` (``run.keep_checkpoints``)."""
-    from safetensors.torch import save_file
-
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / weights_file
     partial = path.with_name(path.name + ".partial")
-    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(partial))
+    _save_weights(module, partial)
     partial.replace(path)
     return path
+
+
+def _save_weights(module: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(path))
 
 
 def weights_path(path: Path, weights_file: str = MASKER_FILE) -> Path:

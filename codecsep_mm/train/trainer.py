@@ -25,13 +25,14 @@ from typing import Any
 import torch
 from einops import rearrange, repeat
 
-from codecsep_mm.errors import ConfigError
+from codecsep_mm.errors import ConfigError, WeightsNotFoundError
 from codecsep_mm.train.checkpoint import (
     as_float,
     keep_weights,
     load_checkpoint,
     load_weights,
     save_checkpoint,
+    weights_path,
 )
 from codecsep_mm.train.config import TrainConfig
 from codecsep_mm.train.loss import latent_nmse, neg_si_sdr, separation_loss
@@ -376,10 +377,10 @@ def _build_model(config: TrainConfig):
 
         add_prompt_encoders(separator, spec.prompt_encoders, Path.cwd())
     if spec.init_from:
-        path = Path(spec.init_from)
-        weights = path / "masker.safetensors" if path.is_dir() else path
-        if not weights.is_file():
-            raise ConfigError(f"model.init_from: {weights} not found; give a model or checkpoint folder")
+        try:
+            weights = weights_path(Path(spec.init_from))
+        except WeightsNotFoundError as error:
+            raise ConfigError(f"model.init_from: {error}") from None
         load_weights(separator.masker, weights)
     if separator.sample_rate != config.data.mixing.sample_rate:
         raise ConfigError(

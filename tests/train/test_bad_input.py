@@ -81,6 +81,14 @@ def test_checkpoint_of_another_architecture(tmp_path, capsys):
     assert "different masker architecture" in line and "48" in line
 
 
+def test_a_missing_init_from_is_a_one_line_error(tmp_path, capsys):
+    args = tiny_overrides(tmp_path / "run", **{"model.init_from": str(tmp_path / "nowhere")})
+    assert main(["train", str(TINY_CONFIG), *args]) == 2
+    line = _error(capsys)
+    assert "model.init_from" in line and "not found" in line
+    assert not (tmp_path / "run" / "best").exists()
+
+
 def test_resume_refuses_a_changed_config_and_a_missing_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(TINY_CONFIG), "--resume", *tiny_overrides(out)]) == 2
