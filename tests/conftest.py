@@ -40,3 +40,19 @@ def tone_mix(seconds: float = 2.0, sample_rate: int = 16000, channels: int = 1, 
 @pytest.fixture
 def mixture():
     return tone_mix()
+
+
+SMALL_MDCT = dict(encoder_dim=2, encoder_rates=[2, 4], latent_dim=8, decoder_dim=8, decoder_rates=[4, 2],
+                  n_codebooks=2, codebook_size=16, codebook_dim=4, sample_rate=16000)
+
+
+@pytest.fixture
+def mdct_codec_path(tmp_path):
+    """A small DAC whose layers are an MDCT (hop 8): a linear encoder, saved as a codec file."""
+    from codecsep_mm.codecs.dac_backend import build_dac, save_dac_weights
+    from codecsep_mm.codecs.mdct_init import init_dac_as_mdct
+
+    torch.manual_seed(0)
+    model = build_dac(SMALL_MDCT)
+    init_dac_as_mdct(model)
+    return save_dac_weights(model, tmp_path / "mdct.pth")

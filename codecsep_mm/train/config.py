@@ -92,7 +92,13 @@ class LossSpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Length, batching, checkpoints, early stopping, logging and the device."""
+    """Length, batching, checkpoints, early stopping, logging and the device.
+
+    ``linear_encoder``: encode with the single strided convolution that a *linear* frozen encoder
+    computes (:func:`codecsep_mm.codecs.linear.linearize_encoder`, checked against the encoder when
+    the run starts; a non-linear encoder is an error), and take the mixture's latent as the sum of
+    its sources' latents. The same numbers to within -40 dB, many times cheaper on a CPU; for the
+    starter codec's MDCT-start encoder."""
 
     out_dir: str = "runs/default"
     steps: int = 100_000
@@ -106,6 +112,7 @@ class RunSpec:
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
+    linear_encoder: bool = False
     tensorboard: bool = True
     progress: bool = True
 

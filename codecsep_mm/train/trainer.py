@@ -274,6 +274,11 @@ class Trainer(TrainingLoop):
         for parameter in self.codec.parameters():
             parameter.requires_grad_(False)
         self.separator.to(self.device)
+        self.linear_encoder = None
+        if self.config.run.linear_encoder:
+            from codecsep_mm.codecs.linear import linearize_encoder
+
+            self.linear_encoder = linearize_encoder(self.codec)
         return self.masker
 
     def datasets(self):
@@ -293,8 +298,13 @@ class Trainer(TrainingLoop):
         mixture = batch["mixture"].to(self.device)  # (b, 1, s)
         stems = batch["stems"].to(self.device)  # (b, k, s)
         n_stems, n_samples = stems.shape[1], stems.shape[-1]
+        target = None
         with torch.no_grad():
-            latent = self.codec.encode(mixture)
+            if self.linear_encoder is not None:  # linear: the mixture's latent is the sum of the stems'
+                target = self.linear_encoder(rearrange(stems, "b k s -> (b k) 1 s"))
+                latent = rearrange(target, "(b k) d t -> b k d t", k=n_stems).sum(1)
+            else:
+                latent = self.codec.encode(mixture)
         cond = self.conditioning(batch["prompts"])  # (b, k, c)
         flat_latent = repeat(latent, "b d t -> (b k) d t", k=n_stems)
         masked = flat_latent * self.model(flat_latent, rearrange(cond, "b k c -> (b k) c"))
@@ -310,8 +320,9 @@ class Trainer(TrainingLoop):
                 est_mixture_target = mixture[:, 0]
             total = total + separation_loss(est_stems, stems, est_mixture, est_mixture_target)
         if "latent" in kind:
-            with torch.no_grad():
-                target = self.codec.encode(rearrange(stems, "b k s -> (b k) 1 s"))
+            if target is None:
+                with torch.no_grad():
+                    target = self.codec.encode(rearrange(stems, "b k s -> (b k) 1 s"))
             error = latent_nmse(masked, target)
             if self.config.loss.latent_db:
                 error = 10 * torch.log10(error + 1e-6)
