@@ -47,6 +47,17 @@ class SeparationSettings:
     def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
         return from_dict(cls, data, "separation settings")
 
+    @classmethod
+    def for_window(cls, window_seconds: float, overlap_seconds: float = 0.5,
+                   context_seconds: float = 0.5) -> SeparationSettings:
+        """Settings whose windows (a chunk and its context on both sides) last ``window_seconds``:
+        the length a masker was trained on. A Transformer masker trained on short crops does worse
+        on longer windows (positions it never saw), so a trained model keeps its crop length."""
+        context = min(context_seconds, window_seconds / 4)
+        chunk = window_seconds - 2 * context
+        return cls(chunk_seconds=chunk, overlap_seconds=min(overlap_seconds, chunk / 2),
+                   context_seconds=context)
+
 
 @dataclass
 class SeparationResult:

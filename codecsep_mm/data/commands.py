@@ -85,13 +85,16 @@ def register(sub) -> None:
     s.set_defaults(run=cmd_stats)
 
     m = data.add_parser(
-        "make-recipe", help="draw a fixed benchmark recipe from a corpus test split"
+        "make-recipe", help="draw a fixed benchmark recipe from a corpus test (or valid) split"
     )
     m.add_argument("--corpus", required=True, metavar="DIR")
     m.add_argument("--out", required=True, metavar="RECIPE.jsonl")
     m.add_argument("--n", type=int, default=300, help="number of mixtures")
     m.add_argument("--seconds", type=float, default=5.0)
     m.add_argument("--seed", type=int, default=20250917)
+    m.add_argument("--split", choices=("test", "valid"), default="test",
+                   help="draw from this split; valid: mixtures to tune and select models on")
+    m.add_argument("--prefix", help="mixture id prefix (default: openmix, or validmix for --split valid)")
     m.set_defaults(run=cmd_make_recipe)
 
     r = data.add_parser("render-benchmark", help="render a recipe's mixtures, stems and queries")
@@ -134,7 +137,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_make_recipe(args: argparse.Namespace) -> int:
     from codecsep_mm.data.recipe import RecipeConfig, make_recipe, recipe_meta, write_recipe
 
-    config = RecipeConfig(n_mixtures=args.n, seconds=args.seconds, seed=args.seed)
+    prefix = args.prefix or ("openmix" if args.split == "test" else f"{args.split}mix")
+    config = RecipeConfig(n_mixtures=args.n, seconds=args.seconds, seed=args.seed, split=args.split,
+                          prefix=prefix)
     lines = make_recipe(args.corpus, config)
     path = write_recipe(lines, args.out, meta=recipe_meta(args.corpus, config, lines))
     print(f"recipe: {len(lines)} mixtures in {path}")

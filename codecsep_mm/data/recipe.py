@@ -41,6 +41,9 @@ TARGET_DBFS = -23.0
 PEAK_LIMIT = 10 ** (-1.0 / 20)
 MAX_TRIES = 20
 QUERY_SECONDS = 5.0
+# "valid": the same kind of mixtures from the validation split, to tune and select models on
+# without touching the test split (it has no open-vocabulary labels: those exist only in test).
+RECIPE_SPLITS = ("test", "valid")
 
 
 @dataclass(frozen=True)
@@ -51,22 +54,28 @@ class RecipeConfig:
     max_gain_db: float = 5.0
     prefix: str = "openmix"
     open_vocabulary_share: float = 0.3
+    split: str = "test"
+
+    def __post_init__(self) -> None:
+        if self.split not in RECIPE_SPLITS:
+            raise CorpusError(f"recipe split {self.split!r}; choose one of {list(RECIPE_SPLITS)}")
 
 
 def make_recipe(
     corpus: str | Path, config: RecipeConfig = RecipeConfig(), log: Callable[[str], None] = print
 ) -> list[dict[str, Any]]:
-    """The recipe lines for ``config.n_mixtures`` mixtures drawn from the corpus test split."""
+    """The recipe lines for ``config.n_mixtures`` mixtures drawn from the corpus split
+    ``config.split`` (the test split unless told otherwise)."""
     corpus = Path(corpus)
     records = [r for r in read_corpus(corpus) if not r.synthetic]
     # open vocabulary: sound-effect labels that training and validation never see
     open_labels = {("sfx", label) for label in labels_only_in_test(records).get("sfx", [])}
-    test = [r for r in records if r.split == "test"]
-    pools = {c: [r for r in test if r.cls == c] for c in ("speech", "music", "sfx")}
+    chosen_split = [r for r in records if r.split == config.split]
+    pools = {c: [r for r in chosen_split if r.cls == c] for c in ("speech", "music", "sfx")}
     for cls, pool in pools.items():
         if not pool:
             raise CorpusError(
-                f"{corpus}: the test split has no {cls} recordings; build with --set full"
+                f"{corpus}: the {config.split} split has no {cls} recordings; build with --set full"
             )
     sfx_by_label: dict[str, list[SourceRecord]] = defaultdict(list)
     for record in pools["sfx"]:
@@ -92,7 +101,7 @@ def make_recipe(
         line = _mixture_line(mixture_id, chosen, n_samples, config, reader, rng, pickers)
         for source, record in zip(line["sources"], chosen):
             source["open_vocabulary"] = (record.cls, record.label) in open_labels
-            query = _query_for(record, by_label, rng)
+            query = _query_for(record, by_label, rng, config.split)
             source["audio_query"] = _query_entry(query, reader) if query else None
             source["image_query"] = (
                 {"path": record.image, "sha256": _sha(corpus / record.image)}
@@ -208,15 +217,15 @@ def _active_rms(segment: np.ndarray, frame: int = 400) -> float:
     return float(np.sqrt(np.mean(active**2))) if len(active) else 0.0
 
 
-def _query_for(record: SourceRecord, by_label, rng) -> SourceRecord | None:
-    """Another recording of the same label, never the stem itself: from another group of the test
-    split first, then from the test split, then from another group of any split."""
+def _query_for(record: SourceRecord, by_label, rng, split: str = "test") -> SourceRecord | None:
+    """Another recording of the same label, never the stem itself: from another group of the
+    recipe's split first, then from that split, then from another group of any split."""
     others = [r for r in by_label[(record.cls, record.label)] if r.path != record.path]
     if not others:
         return None
     for keep in (
-        lambda r: r.group != record.group and r.split == "test",
-        lambda r: r.split == "test",
+        lambda r: r.group != record.group and r.split == split,
+        lambda r: r.split == split,
         lambda r: r.group != record.group,
         lambda r: True,
     ):
@@ -288,6 +297,7 @@ def recipe_meta(
         "command": (
             f"codecsep-mm data make-recipe --corpus CORPUS --out RECIPE --n {config.n_mixtures} "
             f"--seconds {config.seconds} --seed {config.seed}"
+            + (f" --split {config.split} --prefix {config.prefix}" if config.split != "test" else "")
         ),
         "corpus_options": info.get("options"),
         "package_versions": {p: info.get("packages", {}).get(p) for p in used},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--kinds", default=",".join(("class", "label", "caption", "audio", "image")),
                    help="prompt kinds to score, comma-separated (class,label,caption,audio,image)")
     p.add_argument("--chunk-seconds", type=float, default=10.0, help="scoring chunk length (paper: 10)")
+    p.add_argument("--window-seconds", type=_window, default=None, metavar="SECONDS",
+                   help="separate in windows of this length (chunk plus context), instead of the "
+                        "model's own separation settings")
     p.add_argument("--no-sdr", action="store_true", help="skip SDR (the slowest metric)")
     p.add_argument("--no-upper-bound", action="store_true", help="skip the codec-resynthesis bound")
     p.add_argument("--device", default="cpu")
@@ -33,23 +37,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import evaluate
     from codecsep_mm.eval.report import to_json, to_markdown, write_report
-    from codecsep_mm.separator import Separator
+    from codecsep_mm.separator import SeparationSettings, Separator
 
     out = _output_folder(Path(args.out)) if args.out else None
     records = read_mixtures(args.manifest)[: args.limit]
     separator = Separator.from_pretrained(args.model, device=args.device)
+    if args.window_seconds is not None:
+        settings = separator.settings
+        separator.settings = SeparationSettings.for_window(
+            args.window_seconds, settings.overlap_seconds, settings.context_seconds)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     results = evaluate(separator, records, kinds=kinds, chunk_seconds=args.chunk_seconds,
                        with_sdr=not args.no_sdr, upper_bound=not args.no_upper_bound,
                        progress=not args.no_progress and sys.stderr.isatty())
     results.info = {"model": args.model, "manifest": args.manifest, "n_mixtures": len(records),
                     "kinds": kinds, "chunk_seconds": args.chunk_seconds,
+                    "separation": dataclasses.asdict(separator.settings),
                     "command": "codecsep-mm " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"]
                     else "codecsep-mm eval"}
     if out is not None:
         write_report(results, out)
     print(json.dumps(to_json(results)["summary"], indent=1) if args.json else to_markdown(results))
     return 0
+
+
+def _window(text: str) -> float:
+    value = float(text)
+    if not value >= 0.5:
+        raise argparse.ArgumentTypeError(f"{text}: a window must be at least 0.5 seconds")
+    return value
 
 
 def _positive(text: str) -> int:

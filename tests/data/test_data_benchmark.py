@@ -140,3 +140,26 @@ def test_tampered_gain_fails_the_pcm_check(recipe, fake_corpus, tmp_path):
     lines[0]["sources"][2]["gain"] *= 1.01
     with pytest.raises(RecipeError, match="pcm_sha256"):
         render_recipe(lines, fake_corpus, tmp_path / "out", log=lambda _: None)
+
+
+def test_a_validation_recipe_draws_from_the_valid_split_only(fake_corpus, tmp_path):
+    from codecsep_mm.cli import main
+    from codecsep_mm.data.corpus import read_corpus
+
+    corpus = tmp_path / "corpus"  # the small fake corpus has no valid speech: its test split becomes valid
+    shutil.copytree(fake_corpus, corpus)
+    manifest = corpus / "sources.jsonl"
+    manifest.write_text(manifest.read_text().replace('"split": "test"', '"split": "valid"'))
+    split_of = {r.path: r.split for r in read_corpus(corpus)}
+    recipe = tmp_path / "valid.jsonl"
+    assert main(["data", "make-recipe", "--corpus", str(corpus), "--out", str(recipe), "--n", "4",
+                 "--split", "valid"]) == 0
+    lines = _lines(recipe)
+    assert [line["id"] for line in lines] == [f"validmix-{i:04d}" for i in range(1, 5)]
+    for line in lines:
+        for source in line["sources"]:
+            assert split_of[source["path"]] == "valid" and not source["open_vocabulary"]
+    meta = json.loads(recipe.with_suffix(".meta.json").read_text())
+    assert meta["recipe"]["split"] == "valid" and "--split valid --prefix validmix" in meta["command"]
+    with pytest.raises(Exception, match="recipe split 'train'"):
+        RecipeConfig(split="train")

@@ -128,3 +128,25 @@ def test_eval_bad_inputs(tmp_path, mixtures, capsys):
     assert "is a file" in capsys.readouterr().err
     assert main(["eval", "--manifest", str(mixtures), "--kinds", "smell"]) == 2
     assert "unknown prompt kinds" in capsys.readouterr().err
+
+
+def test_eval_separates_in_the_windows_asked_for(tmp_path, mixtures, capsys):
+    out = tmp_path / "report"
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--no-upper-bound", "--window-seconds", "0.6", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    info = json.loads((out / "results.json").read_text())["info"]
+    # a 0.6 s window: 0.15 s of context on each side of a 0.3 s chunk, cross-faded over 0.15 s
+    assert info["separation"] == pytest.approx(
+        {"chunk_seconds": 0.3, "overlap_seconds": 0.15, "context_seconds": 0.15})
+    default = tmp_path / "default"
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--no-upper-bound", "--out", str(default), "--no-progress"]) == 0
+    capsys.readouterr()
+    rows = {r["id"]: r["si_sdr"] for r in json.loads((out / "results.json").read_text())["rows"]}
+    default_rows = {r["id"]: r["si_sdr"] for r in json.loads((default / "results.json").read_text())["rows"]}
+    assert rows.keys() == default_rows.keys() and rows != default_rows  # 1 s mixtures: one window vs four
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--manifest", str(mixtures), "--window-seconds", "0.1"])
+    assert exit_info.value.code == 2
+    assert "a window must be at least 0.5 seconds" in capsys.readouterr().err

@@ -244,3 +244,14 @@ def test_kept_checkpoints_hold_each_checkpoints_weights_and_average_to_their_mea
     save_file({"weight": torch.zeros(2)}, str(other))
     with pytest.raises(ConfigError, match="other tensors"):
         average_weights([out / "checkpoints" / kept[0], other])
+
+
+def test_a_trained_model_separates_in_windows_as_long_as_its_training_crops(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = tiny_overrides(out, steps=1, **{"data.mixing.crop_seconds": 1.5})
+    assert main(["train", str(TINY_CONFIG), *args]) == 0
+    capsys.readouterr()
+    settings = json.loads((out / "best" / "config.json").read_text())["separation"]
+    assert settings["chunk_seconds"] + 2 * settings["context_seconds"] == pytest.approx(1.5)
+    assert settings == pytest.approx({"chunk_seconds": 0.75, "overlap_seconds": 0.375, "context_seconds": 0.375})
+    assert Separator.from_pretrained(out / "best").settings.chunk_seconds == pytest.approx(0.75)
