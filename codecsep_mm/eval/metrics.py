@@ -10,6 +10,8 @@ chunk shorter than 1 s joins the one before) and the chunk scores are averaged.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -29,9 +31,15 @@ def sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
     """SDR in dB (distortion filter of 512 taps). Shapes: ``(samples,)``."""
     from torchmetrics.functional.audio import signal_distortion_ratio
 
-    return float(signal_distortion_ratio(
-        torch.from_numpy(np.asarray(estimate, dtype=np.float64)),
-        torch.from_numpy(np.asarray(reference, dtype=np.float64))))
+    estimate_t = torch.from_numpy(np.asarray(estimate, dtype=np.float64))
+    reference_t = torch.from_numpy(np.asarray(reference, dtype=np.float64))
+    value = float(signal_distortion_ratio(estimate_t, reference_t))
+    if math.isfinite(value):
+        return value
+    # A near-perfect estimate makes the distortion filter's system singular, and some BLAS builds
+    # then return NaN: solve it again with a diagonal load of 1e-10 of the reference's energy.
+    load = 1e-10 * float(reference_t.pow(2).sum()) + 1e-20
+    return float(signal_distortion_ratio(estimate_t, reference_t, load_diag=load))
 
 
 def chunked(metric, estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
