@@ -47,16 +47,15 @@ class SeparationSettings:
     def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
         return from_dict(cls, data, "separation settings")
 
-    @classmethod
-    def for_window(cls, window_seconds: float, overlap_seconds: float = 0.5,
-                   context_seconds: float = 0.5) -> SeparationSettings:
-        """Settings whose windows (a chunk and its context on both sides) last ``window_seconds``:
+    def with_window(self, window_seconds: float) -> SeparationSettings:
+        """These settings with windows (a chunk and its context on both sides) of ``window_seconds``:
         the length a masker was trained on. A Transformer masker trained on short crops does worse
-        on longer windows (positions it never saw), so a trained model keeps its crop length."""
-        context = min(context_seconds, window_seconds / 4)
+        on longer windows (positions it never saw), so a trained model keeps its crop length.
+        Context and overlap stay, shortened where the window is too short for them."""
+        context = min(self.context_seconds, window_seconds / 4)
         chunk = window_seconds - 2 * context
-        return cls(chunk_seconds=chunk, overlap_seconds=min(overlap_seconds, chunk / 2),
-                   context_seconds=context)
+        return SeparationSettings(chunk_seconds=chunk, overlap_seconds=min(self.overlap_seconds, chunk / 2),
+                                  context_seconds=context)
 
 
 @dataclass

@@ -63,7 +63,8 @@ def linearize_encoder(codec, tolerance_db: float = DEFAULT_TOLERANCE_DB, probe_f
     """
     hop, device = codec.hop_length, _device(codec)
     first_half, second_half = _test_signal(codec.sample_rate, seed, device)
-    whole = codec.encode(first_half + second_half).float()
+    wav = first_half + second_half
+    whole = codec.encode(wav).float()
     parts = codec.encode(first_half).float() + codec.encode(second_half).float()
     superposition_db = _error_db(parts, whole)
     if superposition_db > tolerance_db:  # cheap, and says it plainly before the impulses are fed
@@ -89,8 +90,7 @@ def linearize_encoder(codec, tolerance_db: float = DEFAULT_TOLERANCE_DB, probe_f
     taps = [responses[:, :, t] for t in range(last, first - 1, -1)]  # (centre - t) ascending
     kernel = rearrange(torch.stack(taps), "t j d -> d 1 (t j)")
     linear = LinearEncoder(kernel.contiguous(), hop, left_frames=last - centre).to(device)
-    wav = first_half + second_half
-    linear.error_db = _error_db(linear(wav), codec.encode(wav).float())
+    linear.error_db = _error_db(linear(wav), whole)
     if linear.error_db > tolerance_db:
         raise ConfigError(
             f"the codec's encoder is not linear: a strided convolution misses it by "

@@ -37,15 +37,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import evaluate
     from codecsep_mm.eval.report import to_json, to_markdown, write_report
-    from codecsep_mm.separator import SeparationSettings, Separator
+    from codecsep_mm.separator import Separator
 
     out = _output_folder(Path(args.out)) if args.out else None
     records = read_mixtures(args.manifest)[: args.limit]
     separator = Separator.from_pretrained(args.model, device=args.device)
     if args.window_seconds is not None:
-        settings = separator.settings
-        separator.settings = SeparationSettings.for_window(
-            args.window_seconds, settings.overlap_seconds, settings.context_seconds)
+        separator.settings = separator.settings.with_window(args.window_seconds)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     results = evaluate(separator, records, kinds=kinds, chunk_seconds=args.chunk_seconds,
                        with_sdr=not args.no_sdr, upper_bound=not args.no_upper_bound,

@@ -274,12 +274,8 @@ class Trainer(TrainingLoop):
         for parameter in self.codec.parameters():
             parameter.requires_grad_(False)
         self.separator.to(self.device)
-        # the saved model separates in windows as long as its training crops (see for_window)
-        from codecsep_mm.separator import SeparationSettings
-
-        settings = self.separator.settings
-        self.separator.settings = SeparationSettings.for_window(
-            self.config.data.mixing.crop_seconds, settings.overlap_seconds, settings.context_seconds)
+        # the saved model separates in windows as long as its training crops (see with_window)
+        self.separator.settings = self.separator.settings.with_window(self.config.data.mixing.crop_seconds)
         self.linear_encoder = None
         if self.config.run.linear_encoder:
             from codecsep_mm.codecs.linear import linearize_encoder
