@@ -14,6 +14,12 @@ Recipe per item (paper defaults):
 4. pick a prompt per stem: its class word (:data:`~codecsep_mm.data.manifest.CLASS_WORDS`), label
    or caption, through a random template.
 
+Optional augmentation (off by default; the validation set never gets it), applied to each stem
+before step 2: a speed change (tempo and pitch together, as a tape played faster or slower) by a
+factor in ``[1 / (1 + speed_range), 1 + speed_range]``, and a random smooth equaliser of at most
+``±eq_db`` over log-frequency. Both make recordings the training set has only a few sources of
+(music and sound effects) look less alike to the masker.
+
 Audio is read with soundfile (only the crop) and resampled with soxr.
 """
 
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +57,8 @@ class MixingConfig:
         templates: per field, templates with one ``{}``; one is picked at random.
         audio_query_prob: odds of prompting a stem with another crop of its recording instead of
             text (so that a masker learns audio queries too).
+        speed_range: each stem is played at a random speed in ``[1 / (1 + r), 1 + r]`` (0: off).
+        eq_db: each stem goes through a random smooth equaliser of at most ``±eq_db`` (0: off).
     """
 
     sample_rate: int = 16000
@@ -69,6 +77,8 @@ class MixingConfig:
         default_factory=lambda: {"class": ["{}"], "label": ["{}", "the sound of {}"], "caption": ["{}"]}
     )
     audio_query_prob: float = 0.0
+    speed_range: float = 0.0
+    eq_db: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -87,6 +97,14 @@ class MixingConfig:
             raise ConfigError("crop_seconds must be at least 0.5 (loudness needs 400 ms blocks)")
         if not 0.0 <= self.audio_query_prob <= 1.0:
             raise ConfigError("audio_query_prob must be between 0 and 1")
+        if not 0.0 <= self.speed_range <= 1.0:
+            raise ConfigError("speed_range must be between 0 and 1 (0.1: speeds from 0.91x to 1.1x)")
+        if not 0.0 <= self.eq_db <= 24.0:
+            raise ConfigError("eq_db must be between 0 and 24 dB")
+
+    def without_augmentation(self) -> MixingConfig:
+        """The same recipe with no speed change and no equaliser (for validation sets)."""
+        return replace(self, speed_range=0.0, eq_db=0.0)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MixingConfig:
@@ -201,7 +219,7 @@ class MixtureDataset:
         for cls in self.config.classes:
             bank = self.banks[cls]
             record_index = int(rng.integers(len(bank)))
-            stem = audible_crop(bank, record_index, n_samples, rng)
+            stem = self._augmented_crop(bank, record_index, n_samples, rng)
             gain_db = self.config.loudness_lufs[cls] - self._loudness(stem)
             gain_db += rng.uniform(-self.config.gain_db, self.config.gain_db)
             stems.append(stem * np.float32(10 ** (gain_db / 20)) if math.isfinite(gain_db) else stem)
@@ -209,6 +227,20 @@ class MixtureDataset:
         stems = np.stack(stems)
         stems *= np.float32(self._mixture_gain(stems))
         return MixtureItem(stems.sum(0, keepdims=True), stems, prompts, list(self.config.classes))
+
+    def _augmented_crop(self, bank, record_index: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """A crop with the configured speed change and equaliser (no random draws when both are off,
+        so items without augmentation are the same as before it existed)."""
+        speed = 1.0
+        if self.config.speed_range:
+            top = math.log(1.0 + self.config.speed_range)
+            speed = math.exp(rng.uniform(-top, top))
+        stem = audible_crop(bank, record_index, max(1, int(round(n_samples * speed))), rng)
+        if len(stem) != n_samples:
+            stem = change_speed(stem, n_samples)
+        if self.config.eq_db:
+            stem = random_equaliser(stem, self.config.eq_db, self.config.sample_rate, rng)
+        return stem
 
     def _loudness(self, wav: np.ndarray) -> float:
         if self._meter is None:
@@ -244,6 +276,38 @@ def audible_crop(bank, record_index: int, n_samples: int, rng: np.random.Generat
         if np.sqrt(np.mean(stem**2)) > SILENCE_RMS:
             return stem
     return stem
+
+
+def change_speed(wav: np.ndarray, n_samples: int) -> np.ndarray:
+    """``wav`` played back in ``n_samples`` samples: faster (and higher) when that is fewer than
+    ``len(wav)``, slower and lower when more. Band-limited resampling (soxr)."""
+    import soxr
+
+    out = soxr.resample(wav.astype(np.float32), float(len(wav)), float(n_samples)).astype(np.float32)
+    if len(out) >= n_samples:
+        return out[:n_samples]
+    return np.pad(out, (0, n_samples - len(out)))
+
+
+EQ_COMPONENTS = 3  # cosines over log-frequency: broad tilts and one or two bumps
+EQ_LOW_HZ = 40.0
+
+
+def random_equaliser(wav: np.ndarray, max_db: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """``wav`` through a random smooth gain curve of at most ``±max_db`` over log-frequency.
+
+    The curve is a mean of ``EQ_COMPONENTS`` cosines in ``log(f)`` with random weights in [-1, 1];
+    it is applied in the frequency domain on a zero-padded copy (a smooth curve has a short
+    impulse response, so nothing wraps around).
+    """
+    n = len(wav)
+    padded = n + sample_rate // 10
+    freqs = np.fft.rfftfreq(padded, 1.0 / sample_rate)
+    position = np.log(np.clip(freqs, EQ_LOW_HZ, None) / EQ_LOW_HZ) / math.log(sample_rate / 2 / EQ_LOW_HZ)
+    weights = rng.uniform(-1.0, 1.0, EQ_COMPONENTS)
+    curve_db = max_db * sum(w * np.cos(math.pi * (k + 1) * position) for k, w in enumerate(weights)) / EQ_COMPONENTS
+    spectrum = np.fft.rfft(wav, padded) * 10 ** (curve_db / 20)
+    return np.fft.irfft(spectrum, padded)[:n].astype(np.float32)
 
 
 def describe(record: SourceRecord, fields: dict[str, float], templates: dict[str, list[str]],

@@ -412,7 +412,8 @@ def _datasets(config: TrainConfig):
     if data.synthetic:
         banks = synthetic_banks(data.mixing.classes, data.mixing.sample_rate)
         train = MixtureDataset(banks, data.mixing, seed=seed)
-        valid = MixtureDataset(banks, data.mixing, seed=seed + 1) if data.valid_items else None
+        valid = (MixtureDataset(banks, data.mixing.without_augmentation(), seed=seed + 1)
+                 if data.valid_items else None)
         return train, valid
     assert data.manifest is not None  # TrainConfig checks: a manifest or synthetic data
     records = read_sources(data.manifest)
@@ -426,7 +427,9 @@ def _datasets(config: TrainConfig):
                 "give data.valid_manifest, or set data.valid_items: 0"
             )
         # A fixed validation set: the same items every time (seed differs from training).
-        valid = MixtureDataset.from_records(valid_records, data.mixing, "valid", seed=seed + 1)
+        # and never augmented, so that its loss compares across augmentation settings.
+        valid = MixtureDataset.from_records(valid_records, data.mixing.without_augmentation(), "valid",
+                                            seed=seed + 1)
     return train, valid
 
 

@@ -7,7 +7,7 @@ import pyloudnorm
 import pytest
 
 from codecsep_mm.data.manifest import read_sources
-from codecsep_mm.data.mixing import MixingConfig, MixtureDataset
+from codecsep_mm.data.mixing import MixingConfig, MixtureDataset, change_speed, random_equaliser
 from codecsep_mm.data.synthetic import synthetic_banks
 from codecsep_mm.errors import ConfigError
 
@@ -84,3 +84,63 @@ def test_bad_mixing_settings():
         MixingConfig(templates={"label": ["no slot"]})
     with pytest.raises(ConfigError, match="crop_seconds"):
         MixingConfig(crop_seconds=0.1)
+
+
+def _peak_hz(wav: np.ndarray, sample_rate: int = 16000) -> float:
+    spectrum = np.abs(np.fft.rfft(wav * np.hanning(len(wav))))
+    return float(np.fft.rfftfreq(len(wav), 1 / sample_rate)[spectrum.argmax()])
+
+
+def test_a_speed_change_moves_pitch_and_length_together():
+    tone = np.sin(2 * np.pi * 1000 * np.arange(17600) / 16000).astype(np.float32)  # 1.1 s
+    faster = change_speed(tone, 16000)  # played in 1.0 s: 1.1x faster and higher
+    assert faster.shape == (16000,) and faster.dtype == np.float32
+    assert _peak_hz(faster) == pytest.approx(1100, abs=3)
+    slower = change_speed(tone[:14545], 16000)  # 0.909 s stretched to 1 s
+    assert _peak_hz(slower) == pytest.approx(1000 * 14545 / 16000, abs=3)
+
+
+def test_the_random_equaliser_stays_within_its_bound_and_changes_the_spectrum():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(64000).astype(np.float32)
+    out = random_equaliser(noise, 6.0, 16000, np.random.default_rng(1))
+    assert out.shape == noise.shape and out.dtype == np.float32
+    # per-band gain (64 bands of the power spectrum) between 60 Hz and 7.5 kHz
+    bands = np.linspace(15, 30000, 65).astype(int)
+    power_in, power_out = np.abs(np.fft.rfft(noise)) ** 2, np.abs(np.fft.rfft(out)) ** 2
+    gain_db = np.array([10 * np.log10(power_out[a:b].sum() / power_in[a:b].sum()) for a, b in zip(bands, bands[1:])])
+    assert np.abs(gain_db).max() <= 6.0 + 0.3
+    assert gain_db.max() - gain_db.min() > 2.0
+
+
+def test_augmented_items_are_exact_sums_deterministic_and_differ_from_plain_ones():
+    banks = synthetic_banks(("speech", "music", "sfx"), 16000)
+    plain = MixingConfig(crop_seconds=1.0)
+    augmented = MixingConfig(crop_seconds=1.0, speed_range=0.2, eq_db=6.0)
+    a, b = MixtureDataset(banks, augmented, seed=4), MixtureDataset(banks, augmented, seed=4)
+    item = a[2]
+    assert item.stems.shape == (3, 16000)
+    np.testing.assert_array_equal(item.mixture[0], item.stems.sum(0))
+    np.testing.assert_array_equal(item.mixture, b[2].mixture)
+    assert not np.allclose(item.mixture, MixtureDataset(banks, plain, seed=4)[2].mixture)
+    assert augmented.without_augmentation() == plain
+
+
+@pytest.mark.parametrize("key, value", [("speed_range", -0.1), ("speed_range", 1.5), ("eq_db", -1.0),
+                                        ("eq_db", 30.0)])
+def test_bad_augmentation_settings(key, value):
+    with pytest.raises(ConfigError, match=key):
+        MixingConfig(**{key: value})
+
+
+def test_the_trainers_validation_items_are_never_augmented(tmp_path):
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.trainer import _datasets
+
+    from .conftest import TINY_CONFIG, tiny_overrides
+
+    args = tiny_overrides(tmp_path, **{"data.mixing.speed_range": 0.2, "data.mixing.eq_db": 6.0})
+    config = load_config(TINY_CONFIG, [a for a in args if a != "--set"])
+    train, valid = _datasets(config)
+    assert (train.config.speed_range, train.config.eq_db) == (0.2, 6.0)
+    assert (valid.config.speed_range, valid.config.eq_db) == (0.0, 0.0)
