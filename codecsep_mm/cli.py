@@ -6,6 +6,7 @@ Every user error is printed on one line (``codecsep-mm: error: ...``) with a non
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import glob
 import importlib
 import json
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
     p.add_argument("--chunk-seconds", type=_chunk_seconds, default=None, metavar="S",
                    help="chunk length for long inputs (0 = whole file at once)")
+    mask_floor_arg(p)
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_separate)
@@ -70,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN.dac")
     _model_args(p)
     _prompt_args(p)
+    mask_floor_arg(p)
     p.add_argument("--residual", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
     p.add_argument("--json", action="store_true")
@@ -172,6 +175,19 @@ def _configure_prompts(separator, args) -> None:
         separator.add_prompt_encoder(encoder, projections.get(encoder.space))
 
 
+def mask_floor_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mask-floor", type=_mask_floor, default=None, metavar="F",
+                   help="lift every mask to at least F (0 to below 1), so that a source the model "
+                        "does not recognise comes out as a quiet mixture, not silence; default: the model's")
+
+
+def _mask_floor(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: the mask floor must be at least 0 and below 1")
+    return value
+
+
 def _chunk_seconds(text: str):
     value = float(text)
     if value < 0:
@@ -182,7 +198,15 @@ def _chunk_seconds(text: str):
 def _load(args):
     from codecsep_mm.separator import Separator
 
-    return Separator.from_pretrained(args.model, device=args.device, random_weights=args.random_weights)
+    separator = Separator.from_pretrained(args.model, device=args.device, random_weights=args.random_weights)
+    return with_mask_floor(separator, getattr(args, "mask_floor", None))
+
+
+def with_mask_floor(separator, floor: float | None):
+    """``separator`` with ``--mask-floor`` applied (``None``: the model's own)."""
+    if floor is not None:
+        separator.settings = dataclasses.replace(separator.settings, mask_floor=floor)
+    return separator
 
 
 # ------------------------------------------------------------------------------------ separate

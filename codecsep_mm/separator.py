@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,27 @@ NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalis
 
 @dataclass(frozen=True)
 class SeparationSettings:
-    """How long inputs are cut into chunks (seconds of audio).
+    """How a separator runs: how long inputs are cut into chunks (seconds of audio), and the mask floor.
 
     Attributes:
         chunk_seconds: core length of a chunk; ``None`` processes the whole input at once.
         overlap_seconds: cross-fade length between neighbouring chunks.
         context_seconds: audio processed on each side of a chunk and then dropped, so the codec
             and masker see past the chunk's edges.
+        mask_floor: every mask is lifted to at least this value (``floor + (1 - floor) * mask``),
+            so a stem keeps a faint copy of the mixture: where the masker does not recognise a
+            source and masks it out, the estimate is a quiet mixture instead of near-silence.
+            0 (the default) is the masker's own mask; a model stores the value it was tuned with.
     """
 
     chunk_seconds: float | None = 10.0
     overlap_seconds: float = 0.5
     context_seconds: float = 0.5
+    mask_floor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mask_floor < 1.0:
+            raise ConfigError(f"mask_floor is {self.mask_floor}; it must be at least 0 and below 1 (0: off)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
@@ -54,8 +63,8 @@ class SeparationSettings:
         Context and overlap stay, shortened where the window is too short for them."""
         context = min(self.context_seconds, window_seconds / 4)
         chunk = window_seconds - 2 * context
-        return SeparationSettings(chunk_seconds=chunk, overlap_seconds=min(self.overlap_seconds, chunk / 2),
-                                  context_seconds=context)
+        return replace(self, chunk_seconds=chunk, overlap_seconds=min(self.overlap_seconds, chunk / 2),
+                       context_seconds=context)
 
 
 @dataclass
@@ -353,12 +362,15 @@ class Separator(nn.Module):
         return windows
 
     def mask_latent(self, latent: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """``latent (b, d, t)``, ``cond (n, k)`` -> masked latents ``(n, b, d, t)``."""
+        """``latent (b, d, t)``, ``cond (n, k)`` -> masked latents ``(n, b, d, t)`` (with the settings'
+        ``mask_floor``)."""
         n, b = cond.shape[0], latent.shape[0]
         masked = self.masker.separate(
             repeat(latent, "b d t -> (n b) d t", n=n), repeat(cond, "n k -> (n b) k", b=b)
         )
-        return rearrange(masked, "(n b) d t -> n b d t", n=n)
+        masked = rearrange(masked, "(n b) d t -> n b d t", n=n)
+        floor = self.settings.mask_floor
+        return masked if not floor else floor * latent[None] + (1.0 - floor) * masked
 
     def _stem_latents(self, latent, cond, residual: bool, negative=None) -> torch.Tensor:
         """Stem latents ``(n [+1], b, d, t)``: masked (or complement for negative queries), and

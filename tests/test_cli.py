@@ -72,6 +72,20 @@ def test_code_stream_commands(capsys, wav_file, tmp_path):
     assert sf.info(tmp_path / "speech.wav").frames == 16000
 
 
+def test_a_mask_floor_from_the_command_line(capsys, wav_file, tmp_path):
+    base = ["separate", wav_file, "--text", "speech"]  # the default model: its masks are far from 1
+    assert run(capsys, *base, "-o", tmp_path / "plain")[0] == 0
+    assert run(capsys, *base, "--mask-floor", "0.5", "-o", tmp_path / "floor")[0] == 0
+    plain, floored = (sf.read(tmp_path / name / "mix" / "speech.wav")[0] for name in ("plain", "floor"))
+    assert plain.shape == floored.shape and not np.allclose(plain, floored, atol=1e-3)
+    before = digest(wav_file)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in [*base, "--mask-floor", "1", "-o", tmp_path / "bad"]])
+    assert exit_info.value.code == 2
+    assert "the mask floor must be at least 0 and below 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() and digest(wav_file) == before
+
+
 def test_models_and_profile(capsys):
     code, out, _ = run(capsys, "models", "--json")
     rows = {row["name"]: row for row in json.loads(out)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from conftest import tone_mix
 
 from codecsep_mm import Separator
+from codecsep_mm.separator import SeparationSettings
 from codecsep_mm.errors import (
     AudioInputError,
     ConfigError,
@@ -65,6 +67,23 @@ def test_residual_is_the_latent_left_over(sep):
     cond, _ = sep.encode_prompts(["a", "b"])
     stems = sep._stem_latents(latent, cond, residual=True)
     assert torch.allclose(stems.sum(0), latent, atol=1e-4)
+
+
+def test_a_mask_floor_blends_each_masked_latent_with_the_mixture_latent(tmp_path):
+    own = Separator.from_pretrained("tiny")  # its settings change below
+    latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
+    cond, _ = own.encode_prompts(["a", "b"])
+    plain = own.mask_latent(latent, cond)
+    own.settings = dataclasses.replace(own.settings, mask_floor=0.25)
+    floored = own.mask_latent(latent, cond)
+    assert torch.allclose(floored, 0.25 * latent[None] + 0.75 * plain, atol=1e-6)
+    assert not torch.allclose(floored, plain, atol=1e-3)
+    assert own.settings.with_window(2.0).mask_floor == 0.25
+    own.save_pretrained(tmp_path / "model")
+    assert Separator.from_pretrained(tmp_path / "model").settings.mask_floor == 0.25
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="mask_floor"):
+            SeparationSettings(mask_floor=bad)
 
 
 def test_chunked_matches_whole_file_away_from_edges(sep):
