@@ -11,7 +11,6 @@ import torch
 from conftest import tone_mix
 
 from codecsep_mm import Separator
-from codecsep_mm.separator import SeparationSettings
 from codecsep_mm.errors import (
     AudioInputError,
     ConfigError,
@@ -19,6 +18,7 @@ from codecsep_mm.errors import (
     UnknownNameError,
     WeightsNotFoundError,
 )
+from codecsep_mm.separator import SeparationSettings
 
 
 @pytest.fixture(scope="module")

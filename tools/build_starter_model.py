@@ -2,19 +2,22 @@
 
     python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec/best/codec.pth]
         [--average runs/starter-16k/checkpoints/step-0003000 runs/starter-16k/checkpoints/step-0003250 ...]
+        [--mask-floor 0.02]
 
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
 (``finetune.freeze: [encoder]``: the quantizer and decoder trained on while the masker trained on the
 fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean
 of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``), adds image
-prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), and writes the folder with float16 weights. It prints the
+prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), optionally
+sets the mask floor it separates with (``--mask-floor``), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -30,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", help="a later codec .pth of the same run (same, frozen encoder)")
     parser.add_argument("--average", nargs="+", metavar="CHECKPOINT",
                         help="masker weights (files, or checkpoint folders) whose mean replaces the masker's")
+    parser.add_argument("--mask-floor", type=float, default=None, metavar="F",
+                        help="the mask floor the model separates with (chosen on benchmarks/validmix)")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
     parser.add_argument("--name", default="starter-16k")
     args = parser.parse_args(argv)
@@ -42,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     from codecsep_mm.train.checkpoint import average_weights, load_weights
 
     separator = Separator.from_pretrained(args.masker_model)
+    if args.mask_floor is not None:
+        try:
+            separator.settings = dataclasses.replace(separator.settings, mask_floor=args.mask_floor)
+        except CodecSepError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if args.average:
         try:
             load_weights(separator.masker, Path(args.average[0]), average_weights(args.average))
