@@ -1,0 +1,78 @@
+"""Mean SI-SDRi for a range of mask floors, from one separation pass: to choose a model's floor.
+
+A mask floor ``f`` (``separation.mask_floor``) makes each stem latent ``z * (f + (1 - f) * m)``.
+Through a linear decoder that is the waveform ``(1 - f) * estimate + f * mixture``, so this script
+separates each mixture once with the model's masks as they are (floor 0) and scores those blends
+for every floor, scored exactly as ``codecsep-mm eval`` scores (same prompts per kind, SI-SDRi in
+10 s chunks, mean over the classes of per-class means). The starter codec's decoder is an MDCT
+synthesis, linear up to its near-identity Snakes, so the blend stands for the floor; confirm the
+chosen value with ``codecsep-mm eval --mask-floor F``. Run it on ``benchmarks/validmix``, not on
+openmix (that is the test).
+
+Usage:
+    python benchmarks/mask_floor.py --model DIR --manifest /work/validmix-rendered/mixtures.jsonl \\
+        [--limit 100] [--kinds class,caption,audio] [--floors 0,0.01,0.02,0.03,0.05,0.08]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CLASSES = ("speech", "music", "sfx")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="starter-16k")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--kinds", default="class,caption,audio")
+    parser.add_argument("--floors", default="0,0.01,0.02,0.03,0.05,0.08")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from codecsep_mm import Separator
+    from codecsep_mm.audio import load_audio
+    from codecsep_mm.data.manifest import read_mixtures
+    from codecsep_mm.eval.evaluate import _prompt
+    from codecsep_mm.eval.metrics import score
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    floors = [float(f) for f in args.floors.split(",")]
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    separator = Separator.from_pretrained(args.model)
+    stored = separator.settings.mask_floor
+    separator.settings = dataclasses.replace(separator.settings, mask_floor=0.0)
+    scores: dict[tuple, list[float]] = collections.defaultdict(list)
+    records = read_mixtures(args.manifest)[: args.limit]
+    for record in records:
+        mixture, rate = load_audio(record.mixture)
+        references = [load_audio(s.path)[0] for s in record.sources]
+        jobs = [(i, kind, prompt) for i, source in enumerate(record.sources) for kind in kinds
+                if (prompt := _prompt(source, kind)) is not None]
+        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
+        for (index, kind, _), estimate in zip(jobs, estimates):
+            for floor in floors:
+                blend = (1.0 - floor) * estimate + floor * mixture
+                value = score(blend, references[index], mixture, rate, 10.0, with_sdr=False)["si_sdri"]
+                scores[(floor, kind, record.sources[index].cls)].append(value)
+    print(f"{args.model} on {len(records)} mixtures of {args.manifest} (stored floor: {stored})")
+    print("mean SI-SDRi (dB), speech / music / sfx, and the mean over the classes")
+    for kind in kinds:
+        for floor in floors:
+            per = [float(np.mean(scores[(floor, kind, c)])) for c in CLASSES if scores[(floor, kind, c)]]
+            print(f"{kind:8s} floor {floor:.3f}: " + " / ".join(f"{v:6.2f}" for v in per)
+                  + f"   mean {np.mean(per):6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
