@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,8 @@ from codecsep_mm.data.synthetic import SyntheticBank
 from codecsep_mm.eval.evaluate import evaluate
 from codecsep_mm.eval.metrics import score, si_sdr
 from codecsep_mm.separator import Separator
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -150,3 +156,18 @@ def test_eval_separates_in_the_windows_asked_for(tmp_path, mixtures, capsys):
         main(["eval", "--manifest", str(mixtures), "--window-seconds", "0.1"])
     assert exit_info.value.code == 2
     assert "a window must be at least 0.5 seconds" in capsys.readouterr().err
+
+
+def test_the_mask_floor_benchmark_at_floor_0_scores_like_eval(tmp_path, mixtures, capsys):
+    script = REPO / "benchmarks" / "mask_floor.py"
+    done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
+                           "--kinds", "class", "--floors", "0,0.5"], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    means = dict(re.findall(r"floor (\S+):.*mean\s+(\S+)", done.stdout))
+    assert set(means) == {"0.000", "0.500"}
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--no-upper-bound", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert float(means["0.000"]) == pytest.approx(summary["by_kind"]["class"]["mean_over_classes"]["si_sdri"],
+                                                  abs=0.006)
