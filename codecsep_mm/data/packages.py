@@ -58,6 +58,11 @@ EXTRA_PACKAGES = (
     "warzone2100-music",
     "singularity-music",
     "hyperrogue-music",
+    "supertux-data",
+    "colobot-common-sounds",
+    "minetest-data",
+    "wordwarvi-sound",
+    "lmms-common",
 )
 PACKAGE_SETS: dict[str, tuple[str, ...]] = {
     "core": CORE_PACKAGES,

@@ -36,6 +36,47 @@ def test_label_table_has_enough_sfx_labels_and_held_out_ones():
     assert not any(rule.package in RESERVED_PACKAGES for rule in table.rules)
 
 
+def test_held_out_sfx_labels_have_no_rows_that_could_reach_training():
+    table = load_label_table()
+    held_out = {r.label for r in table.rules if r.cls == "sfx" and r.split == "test"}
+    for rule in table.rules:
+        if rule.cls == "sfx" and rule.split != "test":
+            assert rule.label not in held_out, (rule.line, rule.label)
+
+
+def test_every_package_of_the_full_set_has_label_rows():
+    table = load_label_table()
+    for package in packages_for("full"):
+        assert any(rule.cls != "skip" for rule in table.rules_for(package)), package
+
+
+@pytest.mark.parametrize(
+    "package, path, expected",
+    [
+        ("minetest-data", "/usr/share/games/minetest/games/minetest_game/mods/default/sounds/"
+         "default_snow_footstep.3.ogg", ("sfx", "footsteps")),
+        ("minetest-data", "/usr/share/games/minetest/games/minetest_game/mods/fire/sounds/"
+         "fire_large.ogg", ("sfx", "fire")),
+        ("supertux-data", "/usr/share/games/supertux2/music/forest/forest2.ogg",
+         ("music", "game music")),
+        ("supertux-data", "/usr/share/games/supertux2/sounds/explosion.wav", ("sfx", "explosion")),
+        ("colobot-common-sounds", "/usr/share/games/colobot/music/Proton.ogg",
+         ("music", "game music")),
+        ("wordwarvi-sound", "/usr/share/wordwarvi/sounds/metalbang3.ogg", ("sfx", "metal clang")),
+        ("lmms-common", "/usr/share/lmms/samples/drums/snare_hiphop01.ogg", ("music", "snare drum")),
+        ("lmms-common", "/usr/share/lmms/samples/misc/applause01.ogg", ("sfx", "applause")),
+        # held-out labels and voices in these packages are not used
+        ("supertux-data", "/usr/share/games/supertux2/sounds/thunder.wav", None),
+        ("supertux-data", "/usr/share/games/supertux2/sounds/phone.wav", None),
+        ("wordwarvi-sound", "/usr/share/wordwarvi/sounds/help_down_here.ogg", None),
+        ("colobot-common-sounds", "/usr/share/games/colobot/sounds/sound012.wav", None),
+    ],
+)
+def test_more_game_and_sample_packages_are_labelled(package, path, expected):
+    found = load_label_table().resolve(PackageFile(package, path, Path(path)))
+    assert (None if found is None else (found.cls, found.label)) == expected
+
+
 def test_label_table_resolves_paths_to_labels_captions_and_groups(fake_tree):
     table = load_label_table()
     tux = fake_tree / "tuxpaint-stamps-default"
