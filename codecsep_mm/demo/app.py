@@ -12,6 +12,7 @@ logged on the server and shown as one line, never as a stack trace.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -38,11 +39,12 @@ from codecsep_mm.demo import (  # noqa: E402
     QUEUE_SIZE,
 )
 from codecsep_mm.demo.spectrogram import spectrogram_image  # noqa: E402
-from codecsep_mm.errors import AudioInputError, CodecSepError, PromptError  # noqa: E402
+from codecsep_mm.errors import AudioInputError, CodecSepError, ConfigError, PromptError  # noqa: E402
 from codecsep_mm.examples import DATA_DIR, EXAMPLES  # noqa: E402
 
 log = logging.getLogger(__name__)
 N_OUTPUTS = MAX_QUERIES + 2  # the positive stems, the negative stem, the residual
+MAX_MASK_FLOOR = 0.5  # the slider's top: at 0.5 every stem is already half the mixture
 MODALITY_WORDS = {"text": "text", "audio": "audio examples", "image": "images"}
 
 
@@ -161,6 +163,26 @@ def describe_model(pool: ModelPool, name: str) -> str:
     return "\n\n".join(lines)
 
 
+def model_mask_floor(pool: ModelPool, name: str) -> float:
+    """The mask floor stored with a model (0 when it cannot be loaded)."""
+    try:
+        separator, _ = pool.get(name)
+    except CodecSepError:
+        return 0.0
+    return float(separator.settings.mask_floor)
+
+
+def check_mask_floor(value: Any) -> float:
+    """The page's mask floor as a float in [0, MAX_MASK_FLOOR], or a one-line error."""
+    try:
+        floor = float(value)
+    except (TypeError, ValueError):
+        floor = float("nan")
+    if not 0.0 <= floor <= MAX_MASK_FLOOR:
+        raise ConfigError(f"the mask floor must be between 0 and {MAX_MASK_FLOOR}; got {value!r}")
+    return floor
+
+
 def _clean(error: BaseException) -> str:
     """A one-line message in which uploaded files are named by their file name, not their server path."""
     text = " ".join(str(error).split())
@@ -237,8 +259,13 @@ def run_separation(
     negative: str,
     fields: Sequence[Any],
     progress: Callable[..., Any] = lambda *a, **k: None,
+    mask_floor: Any = None,
 ) -> list[Any]:
-    """The page's one action, free of gradio types except the outputs it returns."""
+    """The page's one action, free of gradio types except the outputs it returns.
+
+    ``mask_floor`` (the page's slider) replaces the model's own for this request only; ``None``
+    keeps the model's.
+    """
     from codecsep_mm.audio import load_audio
 
     started = time.perf_counter()
@@ -247,13 +274,20 @@ def run_separation(
     texts, audios, images = fields[:MAX_QUERIES], fields[MAX_QUERIES : 2 * MAX_QUERIES], fields[2 * MAX_QUERIES :]
     progress(0.05, desc="checking the inputs")
     seconds = _duration(mixture, max_seconds, "the mixture")
+    floor = None if mask_floor is None else check_mask_floor(mask_floor)
     queries = build_queries(texts, audios, images, negative)
     wav, sample_rate = load_audio(mixture)
     progress(0.15, desc=f"loading model {model_name}")
     separator, _ = pool.get(model_name)
     check_modalities(separator, model_name, queries)
     progress(0.3, desc=f"separating {len(queries)} stem(s)")
-    result = separator.separate(wav, queries, sample_rate=sample_rate, residual=residual)
+    stored = separator.settings
+    if floor is not None:
+        separator.settings = dataclasses.replace(stored, mask_floor=floor)
+    try:
+        result = separator.separate(wav, queries, sample_rate=sample_rate, residual=residual)
+    finally:
+        separator.settings = stored  # the pool's model keeps its own floor
     progress(0.85, desc="drawing spectrograms")
     labels = list(result.labels)
     positive = [q for q in queries if not q.negative]
@@ -310,9 +344,11 @@ def build_demo(
 
     # Progress comes first: gradio finds it among the positional parameters before ``*values``.
     def separate(progress=gr.Progress(), *values):
-        mixture, model_name, residual, negative, *fields = values
+        mixture, model_name, residual, negative, floor, *fields = values
         try:
-            return run_separation(pool, max_seconds, mixture, model_name, residual, negative, fields, progress)
+            return run_separation(
+                pool, max_seconds, mixture, model_name, residual, negative, fields, progress, mask_floor=floor
+            )
         except CodecSepError as error:
             raise gr.Error(_clean(error), print_exception=False) from None
         except Exception as error:
@@ -361,6 +397,14 @@ def build_demo(
                 elem_id="negative", scale=3,
             )
             residual = gr.Checkbox(value=True, label="Also give the residual (everything else)", elem_id="residual")
+        with gr.Accordion("Advanced", open=False):
+            floor = gr.Slider(
+                minimum=0.0, maximum=MAX_MASK_FLOOR, step=0.01, value=model_mask_floor(pool, model),
+                label="Mask floor: keep this fraction of the mixture in every stem",
+                info="Above 0, a sound the model does not recognise comes back as a quiet mixture instead "
+                     "of silence; picking a model sets its own value.",
+                elem_id="mask-floor",
+            )
         button = gr.Button("Separate", variant="primary", elem_id="separate")
         gr.Examples(
             examples=[[str(e.path), e.prompts[0]] for e in EXAMPLES],
@@ -381,11 +425,12 @@ def build_demo(
 
         button.click(
             separate,
-            inputs=[mixture, model_box, residual, negative, *texts, *audios, *images],
+            inputs=[mixture, model_box, residual, negative, floor, *texts, *audios, *images],
             outputs=[status, spectrograms, *players],
             api_name="separate",
         )
         model_box.change(lambda name: describe_model(pool, name), model_box, model_info, api_visibility="private")
+        model_box.change(lambda name: model_mask_floor(pool, name), model_box, floor, api_visibility="private")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
 

@@ -9,12 +9,13 @@ import soundfile as sf
 from codecsep_mm.demo import MAX_QUERIES, MAX_SECONDS
 from codecsep_mm.examples import EXAMPLES, example_path
 
-from .conftest import WITH_AUDIO
+from .conftest import WITH_AUDIO, load_model
 
 N_SLOTS = MAX_QUERIES + 2
 
 
-def separate(client, mixture, texts=(), audios=(), images=(), negative="", residual=True, model="tiny"):
+def separate(client, mixture, texts=(), audios=(), images=(), negative="", residual=True, model="tiny",
+             floor=0.0):
     from gradio_client import handle_file
 
     def pad(items, fill):
@@ -23,7 +24,7 @@ def separate(client, mixture, texts=(), audios=(), images=(), negative="", resid
     audios = [handle_file(str(a)) for a in audios]
     mixture = handle_file(str(mixture)) if mixture is not None else None
     outputs = client.predict(
-        mixture, model, residual, negative, *pad(texts, ""), *pad(audios, None), *pad(images, None),
+        mixture, model, residual, negative, floor, *pad(texts, ""), *pad(audios, None), *pad(images, None),
         api_name="/separate",
     )
     status, picture, *players = outputs
@@ -138,6 +139,65 @@ def test_user_errors_are_one_line_messages(client, tmp_path, case, message):
     with pytest.raises(AppError, match=message) as caught:
         separate(client, mixture, texts=texts)
     assert "Traceback" not in str(caught.value) and "/tmp/gradio/" not in str(caught.value)
+
+
+def test_the_mask_floor_slider_applies_to_one_request_only(client):
+    def stem(floor):
+        _, _, players = separate(client, example_path(), texts=["music"], residual=False, floor=floor)
+        return sf.read(audio_path(players[0]))[0]
+
+    first, lifted, again = stem(0.0), stem(0.5), stem(0.0)
+    assert np.abs(lifted - first).max() > 0  # tiny's masks are near 1, so the change is small
+    np.testing.assert_array_equal(again, first)  # the model's own floor is back
+
+
+def test_run_separation_separates_with_the_slider_floor_and_restores_the_models():
+    from codecsep_mm.demo.app import ModelPool, run_separation
+
+    separator = load_model("tiny")
+    own = separator.settings.mask_floor
+    seen = []
+    original = separator.separate
+
+    def spy(*args, **kwargs):
+        seen.append(separator.settings.mask_floor)
+        return original(*args, **kwargs)
+
+    separator.separate = spy
+    pool = ModelPool(loader=lambda name: separator, imagenet_images=False)
+    fields = ["music"] + [""] * (MAX_QUERIES - 1) + [None] * (2 * MAX_QUERIES)
+    for floor in (0.3, None):
+        run_separation(pool, MAX_SECONDS, str(example_path()), "tiny", False, "", fields, mask_floor=floor)
+    assert seen == [0.3, own] and separator.settings.mask_floor == own
+
+
+def test_mask_floor_out_of_range_is_a_one_line_error(client):
+    from gradio_client.exceptions import AppError
+
+    from codecsep_mm.demo.app import check_mask_floor
+    from codecsep_mm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the mask floor must be between 0 and 0.5; got 0.9"):
+        check_mask_floor(0.9)
+    with pytest.raises(ConfigError, match="between 0 and 0.5"):
+        check_mask_floor("a lot")
+    assert check_mask_floor("0.25") == 0.25
+    with pytest.raises(AppError):  # gradio or our check refuses it, without a traceback
+        separate(client, example_path(), texts=["music"], floor=0.9)
+
+
+def test_the_slider_starts_at_the_models_own_floor():
+    import dataclasses
+
+    from codecsep_mm.demo.app import ModelPool, model_mask_floor
+
+    def loader(name):
+        separator = load_model("tiny")
+        separator.settings = dataclasses.replace(separator.settings, mask_floor=0.02 if name == "floored" else 0.0)
+        return separator
+
+    pool = ModelPool(loader=loader)
+    assert (model_mask_floor(pool, "floored"), model_mask_floor(pool, "tiny")) == (0.02, 0.0)
 
 
 def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
