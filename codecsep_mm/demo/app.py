@@ -429,8 +429,10 @@ def build_demo(
             outputs=[status, spectrograms, *players],
             api_name="separate",
         )
-        model_box.change(lambda name: describe_model(pool, name), model_box, model_info, api_visibility="private")
-        model_box.change(lambda name: model_mask_floor(pool, name), model_box, floor, api_visibility="private")
+        model_box.change(
+            lambda name: (describe_model(pool, name), model_mask_floor(pool, name)),
+            model_box, [model_info, floor], api_visibility="private",
+        )
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo
 
