@@ -59,6 +59,9 @@ class MixingConfig:
             text (so that a masker learns audio queries too).
         speed_range: each stem is played at a random speed in ``[1 / (1 + r), 1 + r]`` (0: off).
         eq_db: each stem goes through a random smooth equaliser of at most ``±eq_db`` (0: off).
+        duration_weight_seconds: per class, draw its recordings with odds proportional to their
+            duration, counted up to this many seconds (``{music: 30}``: a 0.3 s drum hit is drawn
+            a hundred times less often than a song). Classes not named: every recording equally.
     """
 
     sample_rate: int = 16000
@@ -79,6 +82,7 @@ class MixingConfig:
     audio_query_prob: float = 0.0
     speed_range: float = 0.0
     eq_db: float = 0.0
+    duration_weight_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -101,6 +105,11 @@ class MixingConfig:
             raise ConfigError("speed_range must be between 0 and 1 (0.1: speeds from 0.91x to 1.1x)")
         if not 0.0 <= self.eq_db <= 24.0:
             raise ConfigError("eq_db must be between 0 and 24 dB")
+        for cls, seconds in self.duration_weight_seconds.items():
+            if cls not in CLASSES:
+                raise ConfigError(f"duration_weight_seconds class {cls!r}; valid: {list(CLASSES)}")
+            if not seconds > 0:
+                raise ConfigError(f"duration_weight_seconds[{cls!r}] must be positive (seconds)")
 
     def without_augmentation(self) -> MixingConfig:
         """The same recipe with no speed change and no equaliser (for validation sets)."""
@@ -181,6 +190,15 @@ class SourceBank:
         return self._frames[record.path]
 
 
+def _record_seconds(record: SourceRecord, default: float) -> float:
+    """The playable length of a record (its ``start``/``end`` span when set; ``default`` when the
+    manifest does not say)."""
+    if record.duration is None:
+        return default
+    end = record.end if record.end is not None else record.duration
+    return max(end - (record.start or 0.0), 1e-3)
+
+
 class MixtureDataset:
     """Fresh k-source mixtures; ``dataset[i]`` is deterministic in ``(seed, i)``.
 
@@ -200,6 +218,7 @@ class MixtureDataset:
         self.seed = seed
         self.length = length
         self._meter: Any = None
+        self._cumulative: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_records(cls, records: Sequence[SourceRecord], config: MixingConfig, split: str,
@@ -218,7 +237,7 @@ class MixtureDataset:
         stems, prompts = [], []
         for cls in self.config.classes:
             bank = self.banks[cls]
-            record_index = int(rng.integers(len(bank)))
+            record_index = self._pick_record(bank, cls, rng)
             stem = self._augmented_crop(bank, record_index, n_samples, rng)
             gain_db = self.config.loudness_lufs[cls] - self._loudness(stem)
             gain_db += rng.uniform(-self.config.gain_db, self.config.gain_db)
@@ -227,6 +246,18 @@ class MixtureDataset:
         stems = np.stack(stems)
         stems *= np.float32(self._mixture_gain(stems))
         return MixtureItem(stems.sum(0, keepdims=True), stems, prompts, list(self.config.classes))
+
+    def _pick_record(self, bank, cls: str, rng: np.random.Generator) -> int:
+        """A record index: uniform, or by capped duration when the class is duration-weighted
+        (the uniform draw is kept as it was, so existing recipes give the same items)."""
+        cap = self.config.duration_weight_seconds.get(cls)
+        if cap is None:
+            return int(rng.integers(len(bank)))
+        if cls not in self._cumulative:
+            weights = np.array([min(_record_seconds(r, cap), cap) for r in bank.records])
+            self._cumulative[cls] = np.cumsum(weights / weights.sum())
+        cumulative = self._cumulative[cls]
+        return min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(cumulative) - 1)
 
     def _augmented_crop(self, bank, record_index: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         """A crop with the configured speed change and equaliser (no random draws when both are off,

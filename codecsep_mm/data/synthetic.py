@@ -86,7 +86,8 @@ class SyntheticBank:
         wav = np.zeros_like(t)
         period = int(self.sample_rate / rate)
         for start in range(int(rng.integers(period)), len(t), period):
-            wav[start:start + 40] = np.hanning(80)[40:] * rng.choice([-1, 1])
+            click = np.hanning(80)[40:] * rng.choice([-1, 1])
+            wav[start:start + 40] = click[: len(wav) - start]  # a click may run past the end
         return wav
 
     def _chirps(self, t, rate, rng):

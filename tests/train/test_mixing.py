@@ -133,6 +133,57 @@ def test_bad_augmentation_settings(key, value):
         MixingConfig(**{key: value})
 
 
+def _counting_bank(durations):
+    """A bank of records with the given durations whose crops record which record was drawn."""
+    from codecsep_mm.data.manifest import SourceRecord
+
+    records = [SourceRecord(path=f"r{i}.flac", cls="music", label="l", duration=d)
+               for i, d in enumerate(durations)]
+
+    class Bank:
+        def __init__(self):
+            self.records, self.drawn = records, []
+
+        def __len__(self):
+            return len(self.records)
+
+        def crop(self, index, n_samples, rng):
+            self.drawn.append(index)
+            return rng.standard_normal(n_samples).astype(np.float32) * 0.1
+
+    return Bank()
+
+
+def test_duration_weighting_draws_records_by_their_capped_length():
+    banks = synthetic_banks(("speech", "sfx"), 16000)
+    # a 0.5 s hit, a 3 s loop, two songs of 60 s and 600 s (both count as 30 s)
+    banks["music"] = music = _counting_bank([0.5, 3.0, 60.0, 600.0])
+    weighted = MixingConfig(crop_seconds=0.5, duration_weight_seconds={"music": 30.0})
+    dataset = MixtureDataset(banks, weighted, seed=0)
+    rng = np.random.default_rng(0)
+    draws = [dataset._pick_record(music, "music", rng) for _ in range(20000)]
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000,
+                               np.array([0.5, 3.0, 30.0, 30.0]) / 63.5, atol=0.01)
+    for index in range(5):  # items draw their music the same way
+        dataset[index]
+    assert len(music.drawn) == 5 and set(music.drawn) <= {0, 1, 2, 3}
+
+
+def test_without_duration_weighting_every_record_is_equally_likely():
+    banks = synthetic_banks(("speech", "sfx"), 16000)
+    banks["music"] = music = _counting_bank([0.5, 3.0, 60.0, 600.0])
+    dataset = MixtureDataset(banks, MixingConfig(crop_seconds=0.5), seed=0)
+    rng = np.random.default_rng(0)
+    draws = [dataset._pick_record(music, "music", rng) for _ in range(20000)]
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000, 0.25, atol=0.01)
+
+
+@pytest.mark.parametrize("value, match", [({"noise": 30.0}, "class 'noise'"), ({"music": 0.0}, "positive")])
+def test_bad_duration_weighting(value, match):
+    with pytest.raises(ConfigError, match=match):
+        MixingConfig(duration_weight_seconds=value)
+
+
 def test_the_trainers_validation_items_are_never_augmented(tmp_path):
     from codecsep_mm.train.config import load_config
     from codecsep_mm.train.trainer import _datasets
