@@ -95,6 +95,9 @@ def register(sub) -> None:
     m.add_argument("--split", choices=("test", "valid"), default="test",
                    help="draw from this split; valid: mixtures to tune and select models on")
     m.add_argument("--prefix", help="mixture id prefix (default: openmix, or validmix for --split valid)")
+    m.add_argument("--music-min-seconds", type=float, default=0.0, metavar="S",
+                   help="draw music only from recordings at least S seconds long (tracks, not "
+                        "one-shot samples; default: every music recording)")
     m.set_defaults(run=cmd_make_recipe)
 
     r = data.add_parser("render-benchmark", help="render a recipe's mixtures, stems and queries")
@@ -139,7 +142,7 @@ def cmd_make_recipe(args: argparse.Namespace) -> int:
 
     prefix = args.prefix or ("openmix" if args.split == "test" else f"{args.split}mix")
     config = RecipeConfig(n_mixtures=args.n, seconds=args.seconds, seed=args.seed, split=args.split,
-                          prefix=prefix)
+                          prefix=prefix, music_min_seconds=args.music_min_seconds)
     lines = make_recipe(args.corpus, config)
     path = write_recipe(lines, args.out, meta=recipe_meta(args.corpus, config, lines))
     print(f"recipe: {len(lines)} mixtures in {path}")

@@ -55,10 +55,13 @@ class RecipeConfig:
     prefix: str = "openmix"
     open_vocabulary_share: float = 0.3
     split: str = "test"
+    music_min_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.split not in RECIPE_SPLITS:
             raise CorpusError(f"recipe split {self.split!r}; choose one of {list(RECIPE_SPLITS)}")
+        if self.music_min_seconds < 0:
+            raise CorpusError("music_min_seconds must be 0 (every music recording) or more")
 
 
 def make_recipe(
@@ -72,10 +75,17 @@ def make_recipe(
     open_labels = {("sfx", label) for label in labels_only_in_test(records).get("sfx", [])}
     chosen_split = [r for r in records if r.split == config.split]
     pools = {c: [r for r in chosen_split if r.cls == c] for c in ("speech", "music", "sfx")}
+    if config.music_min_seconds > 0:  # music tracks only, no one-shot samples
+        pools["music"] = [r for r in pools["music"] if (r.duration or 0) >= config.music_min_seconds]
     for cls, pool in pools.items():
         if not pool:
+            longer = (
+                f" of at least {config.music_min_seconds:g} s"
+                if cls == "music" and config.music_min_seconds else ""
+            )
             raise CorpusError(
-                f"{corpus}: the {config.split} split has no {cls} recordings; build with --set full"
+                f"{corpus}: the {config.split} split has no {cls} recordings{longer}; "
+                "build with --set full"
             )
     sfx_by_label: dict[str, list[SourceRecord]] = defaultdict(list)
     for record in pools["sfx"]:
@@ -298,6 +308,7 @@ def recipe_meta(
             f"codecsep-mm data make-recipe --corpus CORPUS --out RECIPE --n {config.n_mixtures} "
             f"--seconds {config.seconds} --seed {config.seed}"
             + (f" --split {config.split} --prefix {config.prefix}" if config.split != "test" else "")
+            + (f" --music-min-seconds {config.music_min_seconds:g}" if config.music_min_seconds else "")
         ),
         "corpus_options": info.get("options"),
         "package_versions": {p: info.get("packages", {}).get(p) for p in used},

@@ -163,3 +163,29 @@ def test_a_validation_recipe_draws_from_the_valid_split_only(fake_corpus, tmp_pa
     assert meta["recipe"]["split"] == "valid" and "--split valid --prefix validmix" in meta["command"]
     with pytest.raises(Exception, match="recipe split 'train'"):
         RecipeConfig(split="train")
+
+
+def test_a_recipe_can_draw_music_tracks_only(fake_corpus, tmp_path):
+    from codecsep_mm.cli import main
+    from codecsep_mm.data.corpus import read_corpus
+    from codecsep_mm.data.packages import CorpusError
+
+    corpus = tmp_path / "corpus"  # every music recording in test: tracks of 8 to 12 s, a 3 s sample
+    shutil.copytree(fake_corpus, corpus)
+    manifest = corpus / "sources.jsonl"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for line in lines:
+        line["split"] = "test" if line["class"] == "music" else line["split"]
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    durations = {r.path: r.duration for r in read_corpus(corpus)}
+    music = sorted(r.duration for r in read_corpus(corpus) if r.cls == "music")
+    assert music[0] < 9.0 <= music[-1]
+    recipe = tmp_path / "tracks.jsonl"
+    assert main(["data", "make-recipe", "--corpus", str(corpus), "--out", str(recipe), "--n", "6",
+                 "--music-min-seconds", "9"]) == 0
+    for line in _lines(recipe):
+        assert durations[line["sources"][1]["path"]] >= 9.0
+    meta = json.loads(recipe.with_suffix(".meta.json").read_text())
+    assert meta["recipe"]["music_min_seconds"] == 9.0 and "--music-min-seconds 9" in meta["command"]
+    with pytest.raises(CorpusError, match="no music recordings of at least 1000 s"):
+        make_recipe(corpus, RecipeConfig(n_mixtures=2, music_min_seconds=1000), log=lambda _: None)
