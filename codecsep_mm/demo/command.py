@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--max-seconds", type=float, default=MAX_SECONDS,
                    help="longest mixture accepted (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--mask-floor", type=float, default=None, metavar="F",
+                   help="mask floor of every model, 0 to 0.5 (default: each model's own; the page's "
+                        "slider starts there)")
     p.set_defaults(run=cmd_demo)
 
 
@@ -45,6 +48,7 @@ def cmd_demo(args) -> int:
         max_seconds=args.max_seconds,
         device=args.device,
         imagenet_images=not args.no_imagenet_images,
+        mask_floor=args.mask_floor,
     )
     print(f"codecsep-mm demo: http://{args.host}:{args.port} (model {args.model}; Ctrl+C stops it)")
     try:

@@ -200,6 +200,29 @@ def test_the_slider_starts_at_the_models_own_floor():
     assert (model_mask_floor(pool, "floored"), model_mask_floor(pool, "tiny")) == (0.02, 0.0)
 
 
+def test_a_pool_floor_replaces_every_models_own_and_the_slider_starts_there():
+    import dataclasses
+
+    from codecsep_mm.demo.app import ModelPool, model_mask_floor
+
+    def loader(name):
+        separator = load_model("tiny")
+        separator.settings = dataclasses.replace(separator.settings, mask_floor=0.02 if name == "floored" else 0.0)
+        return separator
+
+    pool = ModelPool(loader=loader, mask_floor=0.1)
+    assert (model_mask_floor(pool, "floored"), model_mask_floor(pool, "tiny")) == (0.1, 0.1)
+    assert pool.get("tiny")[0].settings.mask_floor == 0.1
+
+
+def test_cli_demo_refuses_a_mask_floor_out_of_range_on_one_line(capsys):
+    from codecsep_mm.cli import main
+
+    assert main(["demo", "--mask-floor", "0.9", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "codecsep-mm: error: the mask floor must be between 0 and 0.5; got 0.9\n"
+
+
 def test_uploads_over_the_size_limit_are_refused(client, tmp_path):
     big = tmp_path / "big.wav"
     big.write_bytes(b"\0" * (21 * 1024 * 1024))
