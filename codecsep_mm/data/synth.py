@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -193,8 +194,6 @@ def render_midi_music(
     out: Path, hours: float, seed: int, log: Callable[[str], None] = print
 ) -> list[SourceRecord]:
     """Render ``hours`` of generated pieces into ``out/synth/music``; their records (train)."""
-    from codecsep_mm.data.corpus import sha256_of
-
     fluidsynth = shutil.which("fluidsynth")
     if fluidsynth is None or not SOUNDFONT.is_file():
         raise CorpusError(
@@ -202,39 +201,27 @@ def render_midi_music(
             "`apt-get install fluidsynth fluid-soundfont-gm` or leave out --synth-music"
         )
     render = _fluidsynth_renderer(fluidsynth)
+
+    def play(piece: int, ensemble: int, wav: Path) -> None:
+        midi = wav.with_suffix(".mid")
+        midi.write_bytes(compose_midi(seed * 100_003 + piece, ensemble))
+        render(SOUNDFONT, midi, wav)
+
     version = _package_version("fluid-soundfont-gm")
     records, total, index = [], 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
         while total < hours * 3600:
             ensemble = index % len(ENSEMBLES)
             label, caption, _ = ENSEMBLES[ensemble]
-            relative = Path("synth/music") / f"gm-{index:05d}.flac"
-            target = out / relative
-            if not target.is_file():
-                midi = Path(tmp) / "piece.mid"
-                midi.write_bytes(compose_midi(seed * 100_003 + index, ensemble))
-                wav = Path(tmp) / "piece.wav"
-                render(SOUNDFONT, midi, wav)
-                _write_normalised(wav, target)
-            duration = _duration(target)
-            records.append(
-                SourceRecord(
-                    path=relative.as_posix(),
-                    cls="music",
-                    label=label,
-                    caption=caption,
-                    licence="MIT (FluidR3_GM soundfont); generated score",
-                    sha256=sha256_of(target),
-                    split="train",
-                    duration=round(duration, 4),
-                    group=f"synth-music:{index}",
-                    package="fluid-soundfont-gm",
-                    package_version=version,
-                    origin=f"generated MIDI, seed {seed}, piece {index}",
-                    synthetic=True,
-                )
+            record = _rendered_music(
+                out, Path("synth/music") / f"gm-{index:05d}.flac", Path(tmp),
+                functools.partial(play, index, ensemble),
+                label=label, caption=caption, licence="MIT (FluidR3_GM soundfont); generated score",
+                group=f"synth-music:{index}", package="fluid-soundfont-gm", package_version=version,
+                origin=f"generated MIDI, seed {seed}, piece {index}",
             )
-            total += duration
+            records.append(record)
+            total += record.duration or 0.0
             index += 1
             if index % 50 == 0:
                 log(f"  synthetic music: {index} pieces, {total / 3600:.2f} h")
@@ -253,8 +240,6 @@ def render_midi_scores(
 
     ``render(soundfont, midi, wav)`` writes the audio (default: fluidsynth at 16 kHz).
     """
-    from codecsep_mm.data.corpus import sha256_of
-
     fonts = [font for font in soundfonts if font[0].is_file()]
     if render is None:
         fluidsynth = shutil.which("fluidsynth")
@@ -271,33 +256,48 @@ def render_midi_scores(
             label, caption, score_licence = MIDI_SCORE_PACKAGES[package]
             stem = Path(installed).stem
             for font, font_package, font_licence, name in fonts:
-                relative = Path("synth/scores") / package / name / f"{stem}.flac"
-                target = out / relative
-                if not target.is_file():
-                    wav = Path(tmp) / "score.wav"
-                    render(font, midi, wav)
-                    _write_normalised(wav, target)
-                duration = _duration(target)
-                records.append(
-                    SourceRecord(
-                        path=relative.as_posix(),
-                        cls="music",
-                        label=label,
-                        caption=caption,
-                        licence=f"{score_licence} (score); {font_licence} ({font.name})",
-                        sha256=sha256_of(target),
-                        split="train",
-                        duration=round(duration, 4),
-                        group=f"midi-score:{package}:{stem}",
-                        package=package,
-                        package_version=version,
-                        origin=f"{installed} played with {font.name} ({font_package})",
-                        synthetic=True,
-                    )
+                record = _rendered_music(
+                    out, Path("synth/scores") / package / name / f"{stem}.flac", Path(tmp),
+                    functools.partial(render, font, midi),
+                    label=label, caption=caption,
+                    licence=f"{score_licence} (score); {font_licence} ({font.name})",
+                    group=f"midi-score:{package}:{stem}", package=package, package_version=version,
+                    origin=f"{installed} played with {font.name} ({font_package})",
                 )
-                total += duration
+                records.append(record)
+                total += record.duration or 0.0
     log(f"  MIDI scores: {len(scores)} scores x {len(fonts)} soundfonts, {total / 3600:.2f} h")
     return records
+
+
+def _rendered_music(
+    out: Path,
+    relative: Path,
+    tmp: Path,
+    play: Callable[[Path], None],
+    *,
+    label: str,
+    caption: str,
+    licence: str,
+    group: str,
+    package: str,
+    package_version: str,
+    origin: str,
+) -> SourceRecord:
+    """The record of a synthetic train music file ``out/relative``; when it is not there yet,
+    ``play(wav)`` writes the audio first and it is stored peak-normalised at 16 kHz."""
+    from codecsep_mm.data.corpus import sha256_of
+
+    target = out / relative
+    if not target.is_file():
+        wav = tmp / "rendered.wav"
+        play(wav)
+        _write_normalised(wav, target)
+    return SourceRecord(
+        path=relative.as_posix(), cls="music", label=label, caption=caption, licence=licence,
+        sha256=sha256_of(target), split="train", duration=round(_duration(target), 4), group=group,
+        package=package, package_version=package_version, origin=origin, synthetic=True,
+    )
 
 
 def _fluidsynth_renderer(fluidsynth: str) -> Callable[[Path, Path, Path], None]:
