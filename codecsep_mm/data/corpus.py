@@ -8,7 +8,8 @@ Layout of a built corpus ``OUT/``::
     licences/<package>.copyright            each package's Debian copyright file
     sources.jsonl                           every recording (SourceRecord lines, with ``split``)
     train.jsonl  valid.jsonl  test.jsonl    the same records, one file per split
-    build.json                              packages and versions, options, counts, build time
+    build.json                              packages and versions, options, counts, build time,
+                                            tools (fluidsynth, soundfonts, espeak-ng) and versions
 
 Paths in the manifests are relative to ``OUT``. Building again reuses converted files that are
 already there (``force=True`` converts everything again).
@@ -104,6 +105,7 @@ class BuildReport:
     n_reused: int = 0
     seconds: float = 0.0
     packages: dict[str, str] = field(default_factory=dict)
+    tools: dict[str, str] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
 
 
@@ -145,6 +147,10 @@ def build_corpus(
     for record in synthetic:
         report.packages.setdefault(record.package or "synthetic", record.package_version or "")
     records += synthetic
+    if synthetic:  # the programs and soundfonts that made them, as installed on this machine
+        from codecsep_mm.data.synth import installed_version
+
+        report.tools = {package: installed_version(package) for package in tool_packages(config)}
     write_manifests(out, records)
     report.n_files = len(records)
     report.seconds = time.monotonic() - started
@@ -368,6 +374,7 @@ def _write_build_info(out: Path, config: BuildConfig, report: BuildReport, table
         "sample_rate": SAMPLE_RATE,
         "options": options,
         "packages": report.packages,
+        "tools": report.tools,
         "n_files": report.n_files,
         "n_skipped_unlabelled": report.n_skipped_unlabelled,
         "n_dropped": report.n_dropped,

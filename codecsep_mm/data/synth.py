@@ -207,7 +207,7 @@ def render_midi_music(
         midi.write_bytes(compose_midi(seed * 100_003 + piece, ensemble))
         render(SOUNDFONT, midi, wav)
 
-    version = _package_version("fluid-soundfont-gm")
+    version = installed_version("fluid-soundfont-gm")
     records, total, index = [], 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
         while total < hours * 3600:
@@ -345,7 +345,7 @@ def synthesise_speech(
     usable = [(lang, text) for lang, text in sentences if lang in ESPEAK_VOICES]
     if not usable:
         raise CorpusError("no sentences to read for TTS; the corpus needs tuxpaint transcripts")
-    version = _package_version("espeak-ng-data")
+    version = installed_version("espeak-ng-data")
     rng = np.random.default_rng(seed)
     records, total, index = [], 0.0, 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -423,7 +423,8 @@ def _duration(path: Path) -> float:
     return sf.info(str(path)).duration
 
 
-def _package_version(package: str) -> str:
+def installed_version(package: str) -> str:
+    """The version dpkg has installed of ``package``, or "unknown"."""
     done = subprocess.run(
         ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True
     )

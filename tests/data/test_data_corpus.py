@@ -164,6 +164,7 @@ def test_build_writes_16k_mono_flac_with_checksums_and_manifests(fake_corpus):
     assert sum(split_sizes.values()) <= len(records)
     build = json.loads((fake_corpus / "build.json").read_text())
     assert build["n_dropped"] == 1 and build["build_seconds"] >= 0
+    assert build["tools"] == {}  # nothing synthetic, no programs or soundfonts to record
     assert (fake_corpus / "licences/tuxpaint-stamps-default.copyright").is_file()
 
 

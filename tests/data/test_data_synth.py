@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -170,6 +171,9 @@ def test_the_corpus_build_adds_midi_scores_when_asked(fake_tree, tmp_path, monke
     assert {r.origin.split(" played")[0] for r in rendered} == {
         "/usr/share/games/openttd/baseset/openmsx/tune.mid"
     }
+    tools = json.loads((out / "build.json").read_text())["tools"]  # what played them, versioned
+    assert {"fluidsynth", "timgm6mb-soundfont", "musescore-general-soundfont-small"} <= set(tools)
+    assert all(isinstance(v, str) and v for v in tools.values())
     sh.rmtree(tree / "openttd-openmsx")
     capsys.readouterr()
     assert main(["data", "build", "--out", str(tmp_path / "c2"), "--packages-tree", str(tree),
