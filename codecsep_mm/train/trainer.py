@@ -274,8 +274,12 @@ class Trainer(TrainingLoop):
         for parameter in self.codec.parameters():
             parameter.requires_grad_(False)
         self.separator.to(self.device)
-        # the saved model separates in windows as long as its training crops (see with_window)
-        self.separator.settings = self.separator.settings.with_window(self.config.data.mixing.crop_seconds)
+        # the saved model separates in windows as long as its training crops (see with_window), and
+        # without a mask floor: training and validation never apply one, and a base model's floor was
+        # chosen for the base's weights (choose a new one on validation data afterwards)
+        self.separator.settings = dataclasses.replace(
+            self.separator.settings.with_window(self.config.data.mixing.crop_seconds), mask_floor=0.0
+        )
         self.linear_encoder = None
         if self.config.run.linear_encoder:
             from codecsep_mm.codecs.linear import linearize_encoder

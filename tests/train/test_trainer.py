@@ -246,6 +246,21 @@ def test_kept_checkpoints_hold_each_checkpoints_weights_and_average_to_their_mea
         average_weights([out / "checkpoints" / kept[0], other])
 
 
+def test_a_model_trained_from_a_base_does_not_inherit_its_mask_floor(tmp_path, capsys):
+    import dataclasses
+
+    base = tmp_path / "base"
+    floored = Separator.from_pretrained("tiny")
+    floored.settings = dataclasses.replace(floored.settings, mask_floor=0.3)
+    floored.save_pretrained(base)
+    assert Separator.from_pretrained(base).settings.mask_floor == pytest.approx(0.3)
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, steps=1, **{"model.base": str(base)})]) == 0
+    capsys.readouterr()
+    # training and validation never apply a floor, so the new weights are saved without one
+    assert Separator.from_pretrained(out / "best").settings.mask_floor == 0.0
+
+
 def test_a_trained_model_separates_in_windows_as_long_as_its_training_crops(tmp_path, capsys):
     out = tmp_path / "run"
     args = tiny_overrides(out, steps=1, **{"data.mixing.crop_seconds": 1.5})
