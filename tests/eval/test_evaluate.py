@@ -171,3 +171,34 @@ def test_the_mask_floor_benchmark_at_floor_0_scores_like_eval(tmp_path, mixtures
     summary = json.loads(capsys.readouterr().out)
     assert float(means["0.000"]) == pytest.approx(summary["by_kind"]["class"]["mean_over_classes"]["si_sdri"],
                                                   abs=0.006)
+
+
+def test_stem_shares_name_the_stems_an_estimate_is_made_of():
+    from codecsep_mm.eval.metrics import stem_shares
+
+    rng = np.random.default_rng(1)
+    a, b, c = rng.standard_normal((3, 16000))
+    np.testing.assert_allclose(stem_shares(2.0 * a, [a, b, c]), [1, 0, 0, 0], atol=1e-9)
+    shares = stem_shares(a + 2.0 * b, [a, b, c])  # b carries four times a's energy
+    np.testing.assert_allclose(shares, [0.2, 0.8, 0, 0], atol=0.01)
+    noise = rng.standard_normal(16000)
+    shares = stem_shares(a + noise, [a, b, c])  # what no stem explains goes to the last column
+    assert shares[3] == pytest.approx(0.5, abs=0.02) and shares.sum() == pytest.approx(1.0)
+    gated = a + np.where(np.arange(16000) < 8000, b, 0.0)  # b let through in the first half only
+    assert stem_shares(gated, [a, b, c])[3] == pytest.approx(1 / 6, abs=0.02)  # one fit: "artefacts"
+    np.testing.assert_allclose(stem_shares(gated, [a, b, c], window=4000), [2 / 3, 1 / 3, 0, 0], atol=0.02)
+
+
+def test_the_leakage_benchmark_prints_shares_that_add_up_per_class(mixtures):
+    script = REPO / "benchmarks" / "leakage.py"
+    done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
+                           "--worst", "2", "--min-count", "1"], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = re.findall(r"^class\s+(speech|music|sfx)\s+(\d+)\s+(.*)$", done.stdout, re.MULTILINE)
+    assert [r[0] for r in rows] == ["speech", "music", "sfx"] and all(r[1] == "2" for r in rows)
+    for cls, _, values in rows:
+        target, speech, music, sfx, artefacts = map(float, values.split())
+        assert speech + music + sfx + artefacts == pytest.approx(100.0, abs=0.2)
+        assert 0 <= target <= {"speech": speech, "music": music, "sfx": sfx}[cls] + 0.05
+    assert len(re.findall(r"n +1  own source +[\d.]+ %", done.stdout)) == 2

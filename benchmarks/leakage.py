@@ -1,0 +1,101 @@
+"""What each separated stem is made of: its own source, the other sources, or artefacts.
+
+SI-SDRi says how good a stem is, not what went wrong. This script separates each source of a rendered
+mixture manifest with the prompts ``codecsep-mm eval`` uses, fits every estimate by the mixture's
+reference stems (least squares in windows of ``--window-seconds``, 0.5 s by default, so that a stem
+let through only at times counts as that stem; ``codecsep_mm.eval.metrics.stem_shares``) and prints, per prompted
+class, the mean share of the estimate's energy that comes from the target stem, from the stems of each
+class, and from nothing in the mixture (artefacts). With ``--worst N`` it also lists the N labels
+(with at least ``--min-count`` sources) whose estimates hold the least of their own source. The model
+separates with its stored mask floor (a floor adds a share of every stem); ``--mask-floor`` sets one.
+Run it on the valid sets; on openmix only to describe a model already chosen.
+
+Usage:
+    python benchmarks/leakage.py --model starter-16k --manifest /work/validtracks-rendered/mixtures.jsonl \\
+        [--limit 100] [--kinds class] [--worst 8] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CLASSES = ("speech", "music", "sfx")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="starter-16k")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--kinds", default="class")
+    parser.add_argument("--mask-floor", type=float, default=None)
+    parser.add_argument("--window-seconds", type=float, default=0.5)
+    parser.add_argument("--worst", type=int, default=0, metavar="N")
+    parser.add_argument("--min-count", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from codecsep_mm import Separator
+    from codecsep_mm.audio import load_audio
+    from codecsep_mm.data.manifest import read_mixtures
+    from codecsep_mm.eval.evaluate import _prompt
+    from codecsep_mm.eval.metrics import stem_shares
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    separator = Separator.from_pretrained(args.model)
+    if args.mask_floor is not None:
+        separator.settings = dataclasses.replace(separator.settings, mask_floor=args.mask_floor)
+    # (kind, class) -> rows of [target, speech, music, sfx, artefacts]; (kind, class, label) -> target
+    table: dict[tuple, list[np.ndarray]] = collections.defaultdict(list)
+    own: dict[tuple, list[float]] = collections.defaultdict(list)
+    records = read_mixtures(args.manifest)[: args.limit]
+    for record in records:
+        mixture, rate = load_audio(record.mixture)
+        references = [load_audio(s.path)[0] for s in record.sources]
+        jobs = [(i, kind, prompt) for i, source in enumerate(record.sources) for kind in kinds
+                if (prompt := _prompt(source, kind)) is not None]
+        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
+        for (index, kind, _), estimate in zip(jobs, estimates):
+            shares = stem_shares(estimate, references, int(args.window_seconds * rate))
+            row = np.zeros(len(CLASSES) + 2)
+            row[0] = shares[index]
+            for j, source in enumerate(record.sources):
+                row[1 + CLASSES.index(source.cls)] += shares[j]
+            row[-1] = shares[-1]
+            source = record.sources[index]
+            table[(kind, source.cls)].append(row)
+            own[(kind, source.cls, source.label)].append(float(shares[index]))
+    floor = separator.settings.mask_floor
+    print(f"{args.model} (mask floor {floor}) on {len(records)} mixtures of {args.manifest}, "
+          f"fitted in {args.window_seconds} s windows")
+    print("mean share of each estimate's energy (%): its own source; the stems of each class "
+          "(the own class includes the target); artefacts")
+    print(f"{'prompt':8s} {'class':7s} {'n':>4s} {'target':>7s} {'speech':>7s} {'music':>7s} "
+          f"{'sfx':>7s} {'artef.':>7s}")
+    for kind in kinds:
+        for cls in CLASSES:
+            rows = table.get((kind, cls))
+            if rows:
+                mean = 100 * np.mean(rows, axis=0)
+                print(f"{kind:8s} {cls:7s} {len(rows):4d} " + " ".join(f"{v:7.1f}" for v in mean))
+    if args.worst:
+        ranked = sorted((np.mean(v), key) for key, v in own.items() if len(v) >= args.min_count)
+        print(f"\nthe {args.worst} labels whose estimates hold the least of their own source "
+              f"(at least {args.min_count} sources):")
+        for value, (kind, cls, label) in ranked[: args.worst]:
+            print(f"  {kind:8s} {cls:7s} {label:32s} n {len(own[(kind, cls, label)]):3d}  "
+                  f"own source {100 * value:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
