@@ -44,9 +44,8 @@ def main() -> None:
     import torch
 
     from codecsep_mm import Separator
-    from codecsep_mm.audio import load_audio
     from codecsep_mm.data.manifest import read_mixtures
-    from codecsep_mm.eval.evaluate import _prompt
+    from codecsep_mm.eval.evaluate import separate_each
     from codecsep_mm.eval.metrics import stem_shares
 
     if args.threads:
@@ -59,20 +58,16 @@ def main() -> None:
     table: dict[tuple, list[np.ndarray]] = collections.defaultdict(list)
     own: dict[tuple, list[float]] = collections.defaultdict(list)
     records = read_mixtures(args.manifest)[: args.limit]
-    for record in records:
-        mixture, rate = load_audio(record.mixture)
-        references = [load_audio(s.path)[0] for s in record.sources]
-        jobs = [(i, kind, prompt) for i, source in enumerate(record.sources) for kind in kinds
-                if (prompt := _prompt(source, kind)) is not None]
-        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
-        for (index, kind, _), estimate in zip(jobs, estimates):
-            shares = stem_shares(estimate, references, int(args.window_seconds * rate))
+    for done in separate_each(separator, records, kinds):
+        window = int(args.window_seconds * done.sample_rate)
+        for (index, kind, _), estimate in zip(done.jobs, done.estimates):
+            shares = stem_shares(estimate, done.references, window)
             row = np.zeros(len(CLASSES) + 2)
             row[0] = shares[index]
-            for j, source in enumerate(record.sources):
+            for j, source in enumerate(done.record.sources):
                 row[1 + CLASSES.index(source.cls)] += shares[j]
             row[-1] = shares[-1]
-            source = record.sources[index]
+            source = done.record.sources[index]
             table[(kind, source.cls)].append(row)
             own[(kind, source.cls, source.label)].append(float(shares[index]))
     floor = separator.settings.mask_floor

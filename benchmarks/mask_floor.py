@@ -40,9 +40,8 @@ def main() -> None:
     import torch
 
     from codecsep_mm import Separator
-    from codecsep_mm.audio import load_audio
     from codecsep_mm.data.manifest import read_mixtures
-    from codecsep_mm.eval.evaluate import _prompt
+    from codecsep_mm.eval.evaluate import separate_each
     from codecsep_mm.eval.metrics import score
 
     if args.threads:
@@ -54,17 +53,13 @@ def main() -> None:
     separator.settings = dataclasses.replace(separator.settings, mask_floor=0.0)
     scores: dict[tuple, list[float]] = collections.defaultdict(list)
     records = read_mixtures(args.manifest)[: args.limit]
-    for record in records:
-        mixture, rate = load_audio(record.mixture)
-        references = [load_audio(s.path)[0] for s in record.sources]
-        jobs = [(i, kind, prompt) for i, source in enumerate(record.sources) for kind in kinds
-                if (prompt := _prompt(source, kind)) is not None]
-        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
-        for (index, kind, _), estimate in zip(jobs, estimates):
+    for done in separate_each(separator, records, kinds):
+        mixture, rate = done.mixture, done.sample_rate
+        for (index, kind, _), estimate in zip(done.jobs, done.estimates):
             for floor in floors:
                 blend = (1.0 - floor) * estimate + floor * mixture
-                value = score(blend, references[index], mixture, rate, 10.0, with_sdr=False)["si_sdri"]
-                scores[(floor, kind, record.sources[index].cls)].append(value)
+                value = score(blend, done.references[index], mixture, rate, 10.0, with_sdr=False)["si_sdri"]
+                scores[(floor, kind, done.record.sources[index].cls)].append(value)
     print(f"{args.model} on {len(records)} mixtures of {args.manifest} (stored floor: {stored})")
     print("mean SI-SDRi (dB), speech / music / sfx, and the mean over the classes")
     for kind in kinds:

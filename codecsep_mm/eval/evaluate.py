@@ -18,7 +18,7 @@ mixture-as-estimate baseline (SI-SDRi = 0 by definition).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,43 @@ class EvalResults:
                 "n_mixtures": len({r["id"] for r in self.rows})}
 
 
+@dataclass
+class Separated:
+    """One mixture separated with every prompt ``separate_each`` found for its sources.
+
+    Attributes:
+        record: the mixture's manifest record.
+        mixture, sample_rate: the mixture as loaded.
+        references: each source's reference stem, in the record's order.
+        jobs: ``(source index, prompt kind, prompt)`` per estimate.
+        estimates: the stems, one per job, ``(n, samples)``.
+    """
+
+    record: MixtureRecord
+    mixture: np.ndarray
+    sample_rate: int
+    references: list[np.ndarray]
+    jobs: list[tuple[int, str, Any]]
+    estimates: np.ndarray
+
+
+def separate_each(separator, records: Iterable[MixtureRecord], kinds: Sequence[str]) -> Iterator[Separated]:
+    """Separate each mixture once, with the prompt of every kind in ``kinds`` that each source has
+    (one ``separate`` call, one codec-encoder pass, per mixture); mixtures without any are skipped.
+    The loop under ``evaluate`` and the benchmark scripts that score or inspect the same stems."""
+    from codecsep_mm.audio import load_audio
+
+    for record in records:
+        jobs = [(i, kind, prompt) for i, source in enumerate(record.sources) for kind in kinds
+                if (prompt := _prompt(source, kind)) is not None]
+        if not jobs:
+            continue
+        mixture, rate = load_audio(record.mixture)
+        references = [load_audio(s.path)[0] for s in record.sources]
+        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
+        yield Separated(record, mixture, rate, references, jobs, estimates)
+
+
 def evaluate(
     separator,
     records: Sequence[MixtureRecord],
@@ -88,7 +125,6 @@ def evaluate(
     progress: bool = False,
 ) -> EvalResults:
     """Score ``separator`` on ``records`` for each prompt kind (see the module docstring)."""
-    from codecsep_mm.audio import load_audio
     from codecsep_mm.errors import ConfigError
 
     unknown = [k for k in kinds if k not in PROMPT_KINDS]
@@ -96,16 +132,10 @@ def evaluate(
         raise ConfigError(f"unknown prompt kinds {unknown}; valid: {list(PROMPT_KINDS)}")
     results = EvalResults()
     kinds = [k for k in kinds if _usable(separator, k, results.skipped)]
-    for record in _progress(records, progress):
-        mixture, rate = load_audio(record.mixture)
-        references = [load_audio(s.path)[0] for s in record.sources]
-        jobs = [(i, kind, prompt) for i, source in enumerate(record.sources) for kind in kinds
-                if (prompt := _prompt(source, kind)) is not None]
-        if not jobs:
-            continue
-        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
+    for done in separate_each(separator, _progress(records, progress), kinds):
+        record, mixture, rate, references = done.record, done.mixture, done.sample_rate, done.references
         baselines: dict[int, float] = {}  # the mixture's SI-SDR per source, computed once
-        for (index, kind, prompt), estimate in zip(jobs, estimates):
+        for (index, kind, prompt), estimate in zip(done.jobs, done.estimates):
             source = record.sources[index]
             scores = score(estimate, references[index], mixture, rate, chunk_seconds, with_sdr,
                            baseline=baselines.get(index))
