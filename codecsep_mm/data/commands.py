@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from codecsep_mm.errors import ConfigError
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -87,6 +89,11 @@ def register(sub) -> None:
     s = data.add_parser("stats", help="files and hours per class and split, labels, licences")
     s.add_argument("corpus", metavar="DIR")
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--duration-weight", action="append", default=[], metavar="CLASS=SECONDS",
+        help="share of the trainer's draws when CLASS is drawn by length up to SECONDS "
+        "(as data.mixing.duration_weight_seconds); repeatable",
+    )
     s.set_defaults(run=cmd_stats)
 
     m = data.add_parser(
@@ -138,7 +145,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     from codecsep_mm.data.stats import corpus_stats, format_markdown
 
-    stats = corpus_stats(args.corpus)
+    weights = {}
+    for item in args.duration_weight:
+        cls, _, seconds = item.partition("=")
+        try:
+            weights[cls.strip()] = float(seconds)
+        except ValueError:
+            raise ConfigError(
+                f"--duration-weight takes CLASS=SECONDS, e.g. sfx=4; got {item!r}"
+            ) from None
+    stats = corpus_stats(args.corpus, weights)
     print(json.dumps(stats, indent=1) if args.json else format_markdown(stats))
     return 0
 

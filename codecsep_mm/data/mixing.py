@@ -190,13 +190,21 @@ class SourceBank:
         return self._frames[record.path]
 
 
-def _record_seconds(record: SourceRecord, default: float) -> float:
+def playable_seconds(record: SourceRecord, default: float) -> float:
     """The playable length of a record (its ``start``/``end`` span when set; ``default`` when the
     manifest does not say)."""
     if record.duration is None:
         return default
     end = record.end if record.end is not None else record.duration
     return max(end - (record.start or 0.0), 1e-3)
+
+
+def duration_draw_odds(records: Sequence[SourceRecord], cap: float) -> np.ndarray:
+    """The odds of drawing each record of a duration-weighted class
+    (``data.mixing.duration_weight_seconds``): its playable length counted up to ``cap`` seconds,
+    normalised to sum to one. A record whose length the manifest does not give counts as ``cap``."""
+    weights = np.array([min(playable_seconds(r, cap), cap) for r in records])
+    return weights / weights.sum()
 
 
 class MixtureDataset:
@@ -254,8 +262,7 @@ class MixtureDataset:
         if cap is None:
             return int(rng.integers(len(bank)))
         if cls not in self._cumulative:
-            weights = np.array([min(_record_seconds(r, cap), cap) for r in bank.records])
-            self._cumulative[cls] = np.cumsum(weights / weights.sum())
+            self._cumulative[cls] = np.cumsum(duration_draw_odds(bank.records, cap))
         cumulative = self._cumulative[cls]
         return min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(cumulative) - 1)
 

@@ -12,12 +12,56 @@ from pathlib import Path
 from typing import Any
 
 from codecsep_mm.data.corpus import BUILD_INFO, read_corpus
-from codecsep_mm.data.manifest import CLASSES, SPLITS
+from codecsep_mm.data.manifest import CLASSES, SPLITS, SourceRecord
 from codecsep_mm.data.split import labels_only_in_test
+from codecsep_mm.errors import ConfigError
+
+#: Length bins (seconds) of the ``train`` recordings table: ``[low, high)``.
+LENGTH_BINS = ((0.0, 1.0), (1.0, 4.0), (4.0, 20.0), (20.0, float("inf")))
 
 
-def corpus_stats(out: str | Path) -> dict[str, Any]:
-    """Counts and hours of a corpus, from its manifests and ``build.json``."""
+def _bin_name(low: float, high: float) -> str:
+    return f">= {low:g} s" if high == float("inf") else f"{low:g}-{high:g} s"
+
+
+def train_lengths(
+    records: list[SourceRecord], duration_weights: dict[str, float] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per class, how the ``train`` recordings spread over :data:`LENGTH_BINS`: the share of the
+    recordings in each bin and, for a class in ``duration_weights`` ({class: cap seconds}, as
+    ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise)."""
+    import numpy as np
+
+    from codecsep_mm.data.mixing import duration_draw_odds, playable_seconds
+
+    duration_weights = duration_weights or {}
+    for cls, cap in duration_weights.items():
+        if cls not in CLASSES:
+            raise ConfigError(f"duration weight for an unknown class {cls!r}; use one of {', '.join(CLASSES)}")
+        if not cap > 0:
+            raise ConfigError(f"the duration weight of {cls!r} must be a positive number of seconds; got {cap}")
+    table: dict[str, dict[str, Any]] = {}
+    for cls in CLASSES:
+        train = [r for r in records if r.cls == cls and r.split == "train"]
+        if not train:
+            continue
+        seconds = [playable_seconds(r, 0.0) for r in train]
+        draw_cap = duration_weights.get(cls)
+        odds = duration_draw_odds(train, draw_cap) if draw_cap else np.full(len(train), 1 / len(train))
+        row: dict[str, Any] = {"recordings": len(train), "draw_cap_seconds": draw_cap, "bins": {}}
+        for low, high in LENGTH_BINS:
+            inside = [i for i, sec in enumerate(seconds) if low <= sec < high]
+            row["bins"][_bin_name(low, high)] = {
+                "recordings": round(len(inside) / len(train), 4),
+                "draws": round(float(odds[inside].sum()), 4),
+            }
+        table[cls] = row
+    return table
+
+
+def corpus_stats(out: str | Path, duration_weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """Counts and hours of a corpus, from its manifests and ``build.json``; ``duration_weights`` as
+    in :func:`train_lengths`."""
     out = Path(out)
     records = read_corpus(out)
     table: dict[str, dict[str, dict[str, float]]] = {
@@ -55,6 +99,7 @@ def corpus_stats(out: str | Path) -> dict[str, Any]:
         },
         "n_labels": {c: len(labels[c]) for c in CLASSES},
         "test_only_labels": only_test,
+        "train_lengths": train_lengths(records, duration_weights),
         "licences": dict(licences.most_common()),
         "packages": {
             p: {"files": n, "version": info.get("packages", {}).get(p)}
@@ -88,6 +133,22 @@ def format_markdown(stats: dict[str, Any]) -> str:
     ]
     for cls, only in stats["test_only_labels"].items():
         lines.append(f"Test-only {cls} labels ({len(only)}): {', '.join(only)}")
+    lengths = stats.get("train_lengths", {})
+    if lengths:
+        names = [_bin_name(low, high) for low, high in LENGTH_BINS]
+        lines += [
+            "",
+            "`train` recordings by length, and the share of the trainer's draws (%):",
+            "",
+            "| class | drawn | " + " | ".join(names) + " |",
+            "|---|---|" + "---:|" * len(names),
+        ]
+        for cls, row in lengths.items():
+            cap = row["draw_cap_seconds"]
+            for what, drawn in (("recordings", "n = " + str(row["recordings"])),
+                                ("draws", f"by length up to {cap:g} s" if cap else "uniformly")):
+                cells = " | ".join(f"{100 * row['bins'][n][what]:.1f}" for n in names)
+                lines.append(f"| {cls} {what} | {drawn} | {cells} |")
     for cls in CLASSES:
         lines += [
             "",

@@ -246,3 +246,37 @@ def test_apt_source_stops_cleanly_without_root(monkeypatch):
     with pytest.raises(CorpusError, match=r"needs root; run `sudo apt-get install"):
         AptPackages().ensure(["tuxpaint-stamps-default"])
     assert calls == []  # nothing was run
+
+
+def test_stats_train_lengths_give_shares_of_recordings_and_of_draws():
+    from codecsep_mm.data.manifest import SourceRecord
+    from codecsep_mm.data.stats import train_lengths
+
+    def record(i, cls, seconds, split="train"):
+        return SourceRecord(path=f"{cls}{i}.flac", cls=cls, label="l", duration=seconds, split=split)
+
+    # sound effects of 0.5, 0.5, 2 and 30 s; a test recording that must not count
+    records = [record(i, "sfx", d) for i, d in enumerate([0.5, 0.5, 2.0, 30.0])]
+    records.append(record(9, "sfx", 60.0, split="test"))
+    uniform = train_lengths(records)["sfx"]
+    assert uniform["recordings"] == 4 and uniform["draw_cap_seconds"] is None
+    assert uniform["bins"]["0-1 s"] == {"recordings": 0.5, "draws": 0.5}
+    assert uniform["bins"][">= 20 s"] == {"recordings": 0.25, "draws": 0.25}
+    weighted = train_lengths(records, {"sfx": 4.0})["sfx"]["bins"]
+    # odds 0.5 : 0.5 : 2 : 4 (the long one counts as 4 s)
+    assert weighted["0-1 s"]["draws"] == pytest.approx(1 / 7, abs=1e-4)
+    assert weighted["1-4 s"]["draws"] == pytest.approx(2 / 7, abs=1e-4)
+    assert weighted[">= 20 s"]["draws"] == pytest.approx(4 / 7, abs=1e-4)
+    assert weighted["4-20 s"] == {"recordings": 0.0, "draws": 0.0}
+
+
+def test_stats_command_duration_weight(fake_corpus, capsys):
+    from codecsep_mm.cli import main
+
+    assert main(["data", "stats", str(fake_corpus), "--duration-weight", "sfx=4"]) == 0
+    out = capsys.readouterr().out
+    assert "| sfx draws | by length up to 4 s |" in out and "| music draws | uniformly |" in out
+    for bad, message in (("sfx", "CLASS=SECONDS"), ("noise=3", "unknown class 'noise'"), ("sfx=0", "positive")):
+        assert main(["data", "stats", str(fake_corpus), "--duration-weight", bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1

@@ -195,3 +195,13 @@ def test_the_trainers_validation_items_are_never_augmented(tmp_path):
     train, valid = _datasets(config)
     assert (train.config.speed_range, train.config.eq_db) == (0.2, 6.0)
     assert (valid.config.speed_range, valid.config.eq_db) == (0.0, 0.0)
+
+
+def test_duration_draw_odds_are_the_capped_lengths_normalised():
+    from codecsep_mm.data.manifest import SourceRecord
+    from codecsep_mm.data.mixing import duration_draw_odds
+
+    records = [SourceRecord(path=f"r{i}.flac", cls="sfx", label="l", duration=d)
+               for i, d in enumerate([0.5, 2.0, 10.0])]
+    records.append(SourceRecord(path="r3.flac", cls="sfx", label="l", duration=None))  # counts as the cap
+    np.testing.assert_allclose(duration_draw_odds(records, 4.0), np.array([0.5, 2.0, 4.0, 4.0]) / 10.5)
