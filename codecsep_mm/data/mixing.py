@@ -105,11 +105,7 @@ class MixingConfig:
             raise ConfigError("speed_range must be between 0 and 1 (0.1: speeds from 0.91x to 1.1x)")
         if not 0.0 <= self.eq_db <= 24.0:
             raise ConfigError("eq_db must be between 0 and 24 dB")
-        for cls, seconds in self.duration_weight_seconds.items():
-            if cls not in CLASSES:
-                raise ConfigError(f"duration_weight_seconds class {cls!r}; valid: {list(CLASSES)}")
-            if not seconds > 0:
-                raise ConfigError(f"duration_weight_seconds[{cls!r}] must be positive (seconds)")
+        check_duration_weights(self.duration_weight_seconds)
 
     def without_augmentation(self) -> MixingConfig:
         """The same recipe with no speed change and no equaliser (for validation sets)."""
@@ -197,6 +193,16 @@ def playable_seconds(record: SourceRecord, default: float) -> float:
         return default
     end = record.end if record.end is not None else record.duration
     return max(end - (record.start or 0.0), 1e-3)
+
+
+def check_duration_weights(weights: dict[str, float]) -> None:
+    """Raise :class:`ConfigError` unless ``weights`` ({class: cap seconds}, as
+    ``MixingConfig.duration_weight_seconds``) names known classes with positive caps."""
+    for cls, seconds in weights.items():
+        if cls not in CLASSES:
+            raise ConfigError(f"duration_weight_seconds: unknown class {cls!r}; use one of {', '.join(CLASSES)}")
+        if not seconds > 0:
+            raise ConfigError(f"duration_weight_seconds[{cls!r}] must be positive (seconds); got {seconds}")
 
 
 def duration_draw_odds(records: Sequence[SourceRecord], cap: float) -> np.ndarray:

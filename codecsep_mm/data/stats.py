@@ -14,7 +14,6 @@ from typing import Any
 from codecsep_mm.data.corpus import BUILD_INFO, read_corpus
 from codecsep_mm.data.manifest import CLASSES, SPLITS, SourceRecord
 from codecsep_mm.data.split import labels_only_in_test
-from codecsep_mm.errors import ConfigError
 
 #: Length bins (seconds) of the ``train`` recordings table: ``[low, high)``.
 LENGTH_BINS = ((0.0, 1.0), (1.0, 4.0), (4.0, 20.0), (20.0, float("inf")))
@@ -32,14 +31,10 @@ def train_lengths(
     ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise)."""
     import numpy as np
 
-    from codecsep_mm.data.mixing import duration_draw_odds, playable_seconds
+    from codecsep_mm.data.mixing import check_duration_weights, duration_draw_odds, playable_seconds
 
     duration_weights = duration_weights or {}
-    for cls, cap in duration_weights.items():
-        if cls not in CLASSES:
-            raise ConfigError(f"duration weight for an unknown class {cls!r}; use one of {', '.join(CLASSES)}")
-        if not cap > 0:
-            raise ConfigError(f"the duration weight of {cls!r} must be a positive number of seconds; got {cap}")
+    check_duration_weights(duration_weights)
     table: dict[str, dict[str, Any]] = {}
     for cls in CLASSES:
         train = [r for r in records if r.cls == cls and r.split == "train"]
