@@ -63,6 +63,8 @@ EXTRA_PACKAGES = (
     "minetest-data",
     "wordwarvi-sound",
     "lmms-common",
+    "widelands-data",
+    "megaglest-data",
 )
 PACKAGE_SETS: dict[str, tuple[str, ...]] = {
     "core": CORE_PACKAGES,

@@ -70,6 +70,22 @@ def test_every_package_of_the_full_set_has_label_rows():
         ("supertux-data", "/usr/share/games/supertux2/sounds/phone.wav", None),
         ("wordwarvi-sound", "/usr/share/wordwarvi/sounds/help_down_here.ogg", None),
         ("colobot-common-sounds", "/usr/share/games/colobot/sounds/sound012.wav", None),
+        ("widelands-data", "/usr/share/games/widelands/data/sound/animals/moose_01.ogg",
+         ("sfx", "deer")),
+        ("widelands-data", "/usr/share/games/widelands/data/sound/smiths/toolsmith_00.ogg",
+         ("sfx", "hammer")),
+        ("widelands-data", "/usr/share/games/widelands/data/music/ingame_07.ogg",
+         ("music", "game music")),
+        ("megaglest-data", "/usr/share/games/megaglest/tilesets/fernland/sounds/night.ogg",
+         ("sfx", "night insects")),
+        ("megaglest-data", "/usr/share/games/megaglest/techs/megapack/factions/norsemen/units/"
+         "swordman/sounds/swordman_attack11.wav", ("sfx", "sword")),
+        ("megaglest-data", "/usr/share/games/megaglest/techs/megapack/factions/romans/music/"
+         "romans.ogg", ("music", "game music")),
+        # interface sounds and unit voices are not used
+        ("widelands-data", "/usr/share/games/widelands/data/sound/military/under_attack.ogg", None),
+        ("megaglest-data", "/usr/share/games/megaglest/techs/megapack/factions/norsemen/units/"
+         "swordman/sounds/swordman_ack3.wav", None),
     ],
 )
 def test_more_game_and_sample_packages_are_labelled(package, path, expected):
