@@ -62,6 +62,13 @@ def register(sub) -> None:
         help="add OpenTTD's OpenMSX MIDI scores played through each installed GM soundfont",
     )
     b.add_argument(
+        "--synth-sfx",
+        type=float,
+        default=0.0,
+        metavar="HOURS",
+        help="add HOURS of procedural sound effects (beeps, noise, crackle, struck metal, ...)",
+    )
+    b.add_argument(
         "--tts",
         type=float,
         default=0.0,
@@ -131,6 +138,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         label_table=Path(args.label_table) if args.label_table else None,
         synth_music_hours=args.synth_music,
         midi_scores=args.midi_scores,
+        synth_sfx_hours=args.synth_sfx,
         tts_hours=args.tts,
         tts_engine=args.tts_engine,
         piper=Path(args.piper) if args.piper else None,

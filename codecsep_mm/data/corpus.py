@@ -69,6 +69,7 @@ class BuildConfig:
         synth_music_hours: hours of General MIDI music rendered with fluidsynth (0: none).
         midi_scores: also play the MIDI scores of ``synth.MIDI_SCORE_PACKAGES`` (OpenTTD's
             OpenMSX) through each installed soundfont of ``synth.SCORE_SOUNDFONTS`` (train).
+        synth_sfx_hours: hours of procedural sound effects (``synth_sfx``; 0: none; train).
         tts_hours: hours of TTS speech (capped at 30 % of all speech hours; 0: none).
         tts_engine: ``espeak`` (espeak-ng, 14 languages), ``piper`` (the Piper joe voice,
             English) or ``both`` (half each).
@@ -85,6 +86,7 @@ class BuildConfig:
     label_table: Path | None = None
     synth_music_hours: float = 0.0
     midi_scores: bool = False
+    synth_sfx_hours: float = 0.0
     tts_hours: float = 0.0
     tts_engine: str = "espeak"
     piper: Path | None = None
@@ -330,6 +332,12 @@ def _synthetic_records(
         if not scores:
             raise CorpusError(f"no MIDI files in {list(score_packages(config))}; is it installed?")
         extra += render_midi_scores(Path(config.out), scores, log=log)
+    if config.synth_sfx_hours > 0:
+        from codecsep_mm.data.split import labels_only_in_test
+        from codecsep_mm.data.synth_sfx import check_labels, synthesise_sfx
+
+        check_labels(set(labels_only_in_test(records).get("sfx", [])))
+        extra += synthesise_sfx(Path(config.out), config.synth_sfx_hours, config.split.seed, log)
     if config.tts_hours > 0:
         extra += _tts_records(config, records, log)
     return extra

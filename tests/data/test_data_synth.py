@@ -180,3 +180,54 @@ def test_the_corpus_build_adds_midi_scores_when_asked(fake_tree, tmp_path, monke
                  "--midi-scores"]) == 2
     err = capsys.readouterr().err
     assert "openttd-openmsx" in err and err.count("\n") == 1
+
+
+def test_procedural_sound_effects_are_seeded_audible_and_of_every_family():
+    import numpy as np
+
+    from codecsep_mm.data.synth_sfx import FAMILIES, RATE, generate_clip
+
+    for index in range(len(FAMILIES)):
+        clip = generate_clip(seed=3, index=index)
+        assert clip.dtype == np.float32 and clip.ndim == 1
+        assert 1.0 <= len(clip) / RATE <= 6.0, (FAMILIES[index][0], len(clip))
+        assert np.isfinite(clip).all() and abs(float(np.abs(clip).max()) - 0.9) < 1e-4
+        assert float(np.sqrt(np.mean(clip**2))) > 0.005, FAMILIES[index][0]  # not one lone click
+    assert np.array_equal(generate_clip(3, 4), generate_clip(3, 4))
+    assert not np.array_equal(generate_clip(3, 4)[:8000], generate_clip(4, 4)[:8000])
+
+
+def test_procedural_sound_effect_labels_are_never_held_out_labels():
+    from codecsep_mm.data.labels import load_label_table
+    from codecsep_mm.data.synth_sfx import check_labels
+
+    table = load_label_table()
+    held_out = {r.label for r in table.rules if r.cls == "sfx" and r.split == "test"}
+    check_labels(held_out)  # raises on a clash
+    with pytest.raises(ValueError, match="electronic beeps"):
+        check_labels(held_out | {"electronic beeps"})
+
+
+def test_the_corpus_build_adds_procedural_sound_effects_when_asked(fake_tree, tmp_path):
+    import soundfile as sf
+
+    from codecsep_mm.cli import main
+    from codecsep_mm.data.corpus import read_corpus, sha256_of
+    from codecsep_mm.data.synth_sfx import FAMILIES
+
+    out = tmp_path / "corpus"
+    args = ["data", "build", "--out", str(out), "--packages-tree", str(fake_tree), "--synth-sfx", "0.01"]
+    assert main(args) == 0
+    records = read_corpus(out)
+    made = [r for r in records if r.group and r.group.startswith("synth-sfx:")]
+    assert 36 <= sum(r.duration for r in made) < 36 + 6  # 0.01 h = 36 s; the last clip runs over
+    assert {(r.cls, r.split, r.synthetic, r.package) for r in made} == {("sfx", "train", True, "codecsep-mm")}
+    assert {r.label for r in made} == {label for _, label, _ in FAMILIES[: len(made)]}
+    for record in made:
+        assert sha256_of(out / record.path) == record.sha256
+        assert sf.info(str(out / record.path)).samplerate == 16_000
+    real = sorted((r.path, r.split) for r in records if not r.synthetic)
+    assert main(args) == 0  # a rebuild makes the same files and leaves the real records alone
+    again = read_corpus(out)
+    assert [r.sha256 for r in again if r.synthetic] == [r.sha256 for r in made]
+    assert sorted((r.path, r.split) for r in again if not r.synthetic) == real
