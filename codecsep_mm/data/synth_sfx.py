@@ -102,7 +102,9 @@ def _fade(n: int, seconds: float) -> np.ndarray:
     return env
 
 
-def _band_noise(rng, n: int, centre, width: float, slope: float) -> np.ndarray:
+def _band_noise(
+    rng: np.random.Generator, n: int, centre: float | Callable[[float], float], width: float, slope: float
+) -> np.ndarray:
     """Noise of ``n`` samples through a log-frequency Gaussian band around ``centre`` (Hz, a
     number or a function of time in seconds) ``width`` octaves wide, tilted by ``slope`` dB per
     octave; filtered frame by frame (64 ms Hann frames, half overlap) so that the band can move."""
@@ -135,7 +137,7 @@ def _place(n: int, events: list[tuple[int, np.ndarray]]) -> np.ndarray:
     return out
 
 
-def _tone(freq, t: np.ndarray, harmonics: int, rolloff: float) -> np.ndarray:
+def _tone(freq: float | np.ndarray, t: np.ndarray, harmonics: int, rolloff: float) -> np.ndarray:
     """A tone of instantaneous frequency ``freq`` (Hz, array or number) with odd-and-even
     harmonics falling ``rolloff`` per harmonic number (1: bright, 3: almost a sine); harmonics
     above 0.45 times the sample rate are left out (no aliasing)."""
@@ -147,7 +149,7 @@ def _tone(freq, t: np.ndarray, harmonics: int, rolloff: float) -> np.ndarray:
 # ---- families -----------------------------------------------------------------------------------
 
 
-def _hiss(rng):
+def _hiss(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 3.0, 6.0)
     centre = rng.uniform(300, 5000)
     drift = rng.uniform(-1.0, 1.0)  # octaves over the clip
@@ -157,7 +159,7 @@ def _hiss(rng):
     return noise * (1 - depth * (0.5 + 0.5 * np.sin(2 * np.pi * rate * t + rng.uniform(0, 6.3))))
 
 
-def _bursts(rng):
+def _bursts(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 1.5, 4.0)
     events = []
     for _ in range(int(rng.integers(1, 7))):
@@ -170,7 +172,7 @@ def _bursts(rng):
     return _place(len(t), events)
 
 
-def _crackle(rng):
+def _crackle(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 2.0, 5.0)
     n_pops = int(rng.uniform(5, 60) * t[-1])
     starts = rng.integers(0, len(t), n_pops)
@@ -183,7 +185,7 @@ def _crackle(rng):
     return pops + floor * np.abs(pops).max()
 
 
-def _beeps(rng):
+def _beeps(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 1.5, 4.0)
     pitches = rng.uniform(400, 3000, int(rng.integers(1, 3)))
     on, off = rng.uniform(0.05, 0.4), rng.uniform(0.03, 0.4)
@@ -198,7 +200,7 @@ def _beeps(rng):
     return _place(len(t), events)
 
 
-def _metal(rng):
+def _metal(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 1.5, 4.0)
     events = []
     for _ in range(int(rng.integers(1, 4))):
@@ -216,7 +218,7 @@ def _metal(rng):
     return _place(len(t), events)
 
 
-def _sweep(rng):
+def _sweep(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 1.0, 4.0)
     length = rng.uniform(0.15, 1.5)
     f0, f1 = rng.uniform(100, 4000, 2)
@@ -231,7 +233,7 @@ def _sweep(rng):
     return _place(len(t), events)
 
 
-def _siren(rng):
+def _siren(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 3.0, 6.0)
     low, high = sorted(rng.uniform(300, 1800, 2))
     high = max(high, low * 1.2)
@@ -244,7 +246,7 @@ def _siren(rng):
         rng.uniform(0.3, 1), rng.uniform(0.3, 1), len(t))
 
 
-def _hum(rng):
+def _hum(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 3.0, 6.0)
     f0 = rng.uniform(40, 220) * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(0.1, 2) * t))
     tone = _tone(f0, t, int(rng.integers(4, 20)), rng.uniform(0.5, 2.0))
@@ -254,7 +256,7 @@ def _hum(rng):
     return (tone + noise) * flutter
 
 
-def _whoosh(rng):
+def _whoosh(rng: np.random.Generator) -> np.ndarray:
     t = _time(rng, 1.0, 3.0)
     duration = t[-1]
     f_a, f_b = rng.uniform(200, 5000, 2)
