@@ -28,7 +28,8 @@ def train_lengths(
 ) -> dict[str, dict[str, Any]]:
     """Per class, how the ``train`` recordings spread over :data:`LENGTH_BINS`: the share of the
     recordings in each bin and, for a class in ``duration_weights`` ({class: cap seconds}, as
-    ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise)."""
+    ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise);
+    ``synthetic_draws``: the share of the draws that land on synthetic recordings."""
     import numpy as np
 
     from codecsep_mm.data.mixing import check_duration_weights, duration_draw_odds, playable_seconds
@@ -43,7 +44,9 @@ def train_lengths(
         seconds = [playable_seconds(r, 0.0) for r in train]
         draw_cap = duration_weights.get(cls)
         odds = duration_draw_odds(train, draw_cap) if draw_cap else np.full(len(train), 1 / len(train))
-        row: dict[str, Any] = {"recordings": len(train), "draw_cap_seconds": draw_cap, "bins": {}}
+        synthetic = [i for i, r in enumerate(train) if r.synthetic]
+        row: dict[str, Any] = {"recordings": len(train), "draw_cap_seconds": draw_cap, "bins": {},
+                               "synthetic_draws": round(float(odds[synthetic].sum()), 4)}
         for low, high in LENGTH_BINS:
             inside = [i for i, sec in enumerate(seconds) if low <= sec < high]
             row["bins"][_bin_name(low, high)] = {
@@ -144,6 +147,8 @@ def format_markdown(stats: dict[str, Any]) -> str:
                                 ("draws", f"by length up to {cap:g} s" if cap else "uniformly")):
                 cells = " | ".join(f"{100 * row['bins'][n][what]:.1f}" for n in names)
                 lines.append(f"| {cls} {what} | {drawn} | {cells} |")
+        shares = ", ".join(f"{cls} {100 * row['synthetic_draws']:.1f}" for cls, row in lengths.items())
+        lines += ["", f"Share of the draws that are synthetic recordings (%): {shares}"]
     for cls in CLASSES:
         lines += [
             "",

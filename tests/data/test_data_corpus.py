@@ -268,8 +268,9 @@ def test_stats_train_lengths_give_shares_of_recordings_and_of_draws():
     from codecsep_mm.data.manifest import SourceRecord
     from codecsep_mm.data.stats import train_lengths
 
-    def record(i, cls, seconds, split="train"):
-        return SourceRecord(path=f"{cls}{i}.flac", cls=cls, label="l", duration=seconds, split=split)
+    def record(i, cls, seconds, split="train", synthetic=False):
+        return SourceRecord(path=f"{cls}{i}.flac", cls=cls, label="l", duration=seconds, split=split,
+                            synthetic=synthetic)
 
     # sound effects of 0.5, 0.5, 2 and 30 s; a test recording that must not count
     records = [record(i, "sfx", d) for i, d in enumerate([0.5, 0.5, 2.0, 30.0])]
@@ -284,6 +285,10 @@ def test_stats_train_lengths_give_shares_of_recordings_and_of_draws():
     assert weighted["1-4 s"]["draws"] == pytest.approx(2 / 7, abs=1e-4)
     assert weighted[">= 20 s"]["draws"] == pytest.approx(4 / 7, abs=1e-4)
     assert weighted["4-20 s"] == {"recordings": 0.0, "draws": 0.0}
+    assert uniform["synthetic_draws"] == 0.0
+    records.append(record(10, "sfx", 3.0, synthetic=True))  # odds 0.5 : 0.5 : 2 : 4 : 3
+    assert train_lengths(records, {"sfx": 4.0})["sfx"]["synthetic_draws"] == pytest.approx(3 / 10)
+    assert train_lengths(records)["sfx"]["synthetic_draws"] == pytest.approx(1 / 5)
 
 
 def test_stats_command_duration_weight(fake_corpus, capsys):
@@ -292,6 +297,7 @@ def test_stats_command_duration_weight(fake_corpus, capsys):
     assert main(["data", "stats", str(fake_corpus), "--duration-weight", "sfx=4"]) == 0
     out = capsys.readouterr().out
     assert "| sfx draws | by length up to 4 s |" in out and "| music draws | uniformly |" in out
+    assert "Share of the draws that are synthetic recordings (%): speech 0.0, music 0.0, sfx 0.0" in out
     for bad, message in (("sfx", "CLASS=SECONDS"), ("noise=3", "unknown class 'noise'"), ("sfx=0", "positive")):
         assert main(["data", "stats", str(fake_corpus), "--duration-weight", bad]) == 2
         err = capsys.readouterr().err
