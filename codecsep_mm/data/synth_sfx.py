@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from codecsep_mm.data.manifest import SourceRecord
+from codecsep_mm.data.packages import CorpusError
 
 RATE = 16_000
 # (family, label, caption); the generator of each family is in _GENERATORS
@@ -80,10 +81,14 @@ def generate_clip(seed: int, index: int) -> np.ndarray:
 
 
 def check_labels(held_out: set[str]) -> None:
-    """Raise if a family's label is one of ``held_out`` (labels kept out of training)."""
+    """Raise :class:`CorpusError` if a family's label is one of ``held_out`` (labels kept out of
+    training)."""
     clash = sorted({label for _, label, _ in FAMILIES} & held_out)
     if clash:
-        raise ValueError(f"synthetic sound-effect labels are held out: {clash}")
+        raise CorpusError(
+            f"the label table holds out {clash}, which --synth-sfx would put in train; "
+            "leave out --synth-sfx or hold out other labels"
+        )
 
 
 # ---- building blocks --------------------------------------------------------------------------

@@ -199,12 +199,13 @@ def test_procedural_sound_effects_are_seeded_audible_and_of_every_family():
 
 def test_procedural_sound_effect_labels_are_never_held_out_labels():
     from codecsep_mm.data.labels import load_label_table
+    from codecsep_mm.data.packages import CorpusError
     from codecsep_mm.data.synth_sfx import check_labels
 
     table = load_label_table()
     held_out = {r.label for r in table.rules if r.cls == "sfx" and r.split == "test"}
     check_labels(held_out)  # raises on a clash
-    with pytest.raises(ValueError, match="electronic beeps"):
+    with pytest.raises(CorpusError, match="electronic beeps.*leave out --synth-sfx"):
         check_labels(held_out | {"electronic beeps"})
 
 
@@ -231,3 +232,21 @@ def test_the_corpus_build_adds_procedural_sound_effects_when_asked(fake_tree, tm
     again = read_corpus(out)
     assert [r.sha256 for r in again if r.synthetic] == [r.sha256 for r in made]
     assert sorted((r.path, r.split) for r in again if not r.synthetic) == real
+
+
+def test_the_build_refuses_procedural_labels_that_the_table_holds_out(fake_tree, fake_corpus, tmp_path,
+                                                                      monkeypatch, capsys):
+    from codecsep_mm.cli import main
+    from codecsep_mm.data import synth_sfx
+    from codecsep_mm.data.corpus import read_corpus
+    from codecsep_mm.data.split import labels_only_in_test
+
+    held_out = labels_only_in_test(read_corpus(fake_corpus))["sfx"][0]
+    monkeypatch.setattr(synth_sfx, "FAMILIES", [("hiss", held_out, "a hiss")])
+    out = tmp_path / "corpus"
+    capsys.readouterr()
+    args = ["data", "build", "--out", str(out), "--packages-tree", str(fake_tree), "--synth-sfx", "0.01"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert held_out in err and "leave out --synth-sfx" in err and err.count("\n") == 1
+    assert not (out / "synth").exists() and not (out / "sources.jsonl").exists()  # no manifest
