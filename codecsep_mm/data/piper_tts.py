@@ -101,8 +101,7 @@ def synthesise_speech_piper(
 
     Clip ``i`` is a pure function of ``(seed, i)``; clips already on disk are reused.
     """
-    from codecsep_mm.data.corpus import sha256_of
-    from codecsep_mm.data.synth import _duration, _write_normalised
+    from codecsep_mm.data.synth import _write_normalised, synthetic_record
 
     usable = sorted({s for s in sentences if s and len(s) < 120})
     if not usable:
@@ -121,25 +120,15 @@ def synthesise_speech_piper(
                 target = out / job["relative"]
                 if not target.is_file():
                     _write_normalised(Path(job["out"]), target)
-                duration = _duration(target)
-                records.append(
-                    SourceRecord(
-                        path=job["relative"],
-                        cls="speech",
-                        label="English speech",
-                        caption=f'a synthetic male voice saying "{job["text"]}" in English',
-                        licence="CC0-1.0 (Piper joe voice)",
-                        sha256=sha256_of(target),
-                        split="train",
-                        duration=round(duration, 4),
-                        group="synth-speech:piper-joe",
-                        package=VOICE_PACKAGE,
-                        package_version=version,
-                        origin=f"piper en_US-joe-medium, length_scale {job['length_scale']}",
-                        synthetic=True,
-                    )
+                record = synthetic_record(
+                    out, job["relative"], "speech", label="English speech",
+                    caption=f'a synthetic male voice saying "{job["text"]}" in English',
+                    licence="CC0-1.0 (Piper joe voice)", group="synth-speech:piper-joe",
+                    package=VOICE_PACKAGE, package_version=version,
+                    origin=f"piper en_US-joe-medium, length_scale {job['length_scale']}",
                 )
-                total += duration
+                records.append(record)
+                total += record.duration or 0.0
                 index += 1
                 if total >= hours * 3600:
                     break

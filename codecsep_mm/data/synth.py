@@ -286,15 +286,37 @@ def _rendered_music(
 ) -> SourceRecord:
     """The record of a synthetic train music file ``out/relative``; when it is not there yet,
     ``play(wav)`` writes the audio first and it is stored peak-normalised at 16 kHz."""
-    from codecsep_mm.data.corpus import sha256_of
-
     target = out / relative
     if not target.is_file():
         wav = tmp / "rendered.wav"
         play(wav)
         _write_normalised(wav, target)
+    return synthetic_record(
+        out, relative, "music", label=label, caption=caption, licence=licence, group=group,
+        package=package, package_version=package_version, origin=origin,
+    )
+
+
+def synthetic_record(
+    out: Path,
+    relative: Path | str,
+    cls: str,
+    *,
+    label: str,
+    caption: str,
+    licence: str,
+    group: str,
+    package: str,
+    package_version: str,
+    origin: str,
+) -> SourceRecord:
+    """The ``train`` record of the synthetic file ``out/relative`` (written already): its checksum
+    and duration read from the file."""
+    from codecsep_mm.data.corpus import sha256_of
+
+    target = out / relative
     return SourceRecord(
-        path=relative.as_posix(), cls="music", label=label, caption=caption, licence=licence,
+        path=Path(relative).as_posix(), cls=cls, label=label, caption=caption, licence=licence,
         sha256=sha256_of(target), split="train", duration=round(_duration(target), 4), group=group,
         package=package, package_version=package_version, origin=origin, synthetic=True,
     )
@@ -337,8 +359,6 @@ def synthesise_speech(
     log: Callable[[str], None] = print,
 ) -> list[SourceRecord]:
     """espeak-ng reading ``(language, sentence)`` pairs, three at a time, into ``out/synth/speech``."""
-    from codecsep_mm.data.corpus import sha256_of
-
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise CorpusError("TTS needs espeak-ng; run `apt-get install espeak-ng` or leave out --tts")
@@ -376,25 +396,15 @@ def synthesise_speech(
                     capture_output=True,
                 )
                 _write_normalised(wav, target)
-            duration = _duration(target)
-            records.append(
-                SourceRecord(
-                    path=relative.as_posix(),
-                    cls="speech",
-                    label=f"{lang} speech",
-                    caption=f'a synthetic {sex} voice saying "{text}" in {lang}',
-                    licence="GPL-3+ (espeak-ng)",
-                    sha256=sha256_of(target),
-                    split="train",
-                    duration=round(duration, 4),
-                    group=f"synth-speech:{lang}:{variant}",
-                    package="espeak-ng-data",
-                    package_version=version,
-                    origin=f"espeak-ng -v {ESPEAK_VOICES[lang]}+{variant} -s {speed} -p {pitch}",
-                    synthetic=True,
-                )
+            record = synthetic_record(
+                out, relative, "speech", label=f"{lang} speech",
+                caption=f'a synthetic {sex} voice saying "{text}" in {lang}',
+                licence="GPL-3+ (espeak-ng)", group=f"synth-speech:{lang}:{variant}",
+                package="espeak-ng-data", package_version=version,
+                origin=f"espeak-ng -v {ESPEAK_VOICES[lang]}+{variant} -s {speed} -p {pitch}",
             )
-            total += duration
+            records.append(record)
+            total += record.duration or 0.0
             index += 1
     log(f"  synthetic speech: {index} clips, {total / 3600:.2f} h")
     return records
@@ -403,7 +413,7 @@ def synthesise_speech(
 def _write_normalised(wav: Path, target: Path) -> None:
     import soundfile as sf
 
-    from codecsep_mm.audio import atomic_path, resample
+    from codecsep_mm.audio import resample
 
     data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     mono = data.mean(axis=1)[None]
@@ -411,9 +421,18 @@ def _write_normalised(wav: Path, target: Path) -> None:
     peak = float(np.abs(mono).max())
     if peak > 0:
         mono = mono * (0.9 / peak)
+    write_train_flac(target, mono[0])
+
+
+def write_train_flac(target: Path, mono: np.ndarray) -> None:
+    """Store ``mono`` (samples at 16 kHz) as 16-bit FLAC at ``target``, atomically, world-readable."""
+    import soundfile as sf
+
+    from codecsep_mm.audio import atomic_path
+
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        sf.write(str(tmp), mono[0], 16_000, format="FLAC", subtype="PCM_16")
+        sf.write(str(tmp), mono, 16_000, format="FLAC", subtype="PCM_16")
         os.chmod(tmp, 0o644)
 
 

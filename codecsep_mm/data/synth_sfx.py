@@ -12,7 +12,6 @@ Every clip is a pure function of ``(seed, index)``, so a rebuild makes the same 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,27 +41,21 @@ def synthesise_sfx(
 ) -> list[SourceRecord]:
     """Write ``hours`` of generated clips into ``out/synth/sfx``, the families in turn; their records."""
     from codecsep_mm import __version__
-    from codecsep_mm.data.corpus import sha256_of
+    from codecsep_mm.data.synth import synthetic_record, write_train_flac
 
     records, total, index = [], 0.0, 0
     while total < hours * 3600:
         family, label, caption = FAMILIES[index % len(FAMILIES)]
         relative = Path("synth/sfx") / f"{family}-{index:05d}.flac"
-        target = out / relative
-        if not target.is_file():
-            _write(target, generate_clip(seed, index))
-        duration = _frames(target) / RATE
-        records.append(
-            SourceRecord(
-                path=relative.as_posix(), cls="sfx", label=label, caption=caption,
-                licence=LICENCE, sha256=sha256_of(target), split="train",
-                duration=round(duration, 4), group=f"synth-sfx:{index}",
-                package="codecsep-mm", package_version=__version__,
-                origin=f"generated sound effect ({family}), seed {seed}, clip {index}",
-                synthetic=True,
-            )
+        if not (out / relative).is_file():
+            write_train_flac(out / relative, generate_clip(seed, index))
+        record = synthetic_record(
+            out, relative, "sfx", label=label, caption=caption, licence=LICENCE,
+            group=f"synth-sfx:{index}", package="codecsep-mm", package_version=__version__,
+            origin=f"generated sound effect ({family}), seed {seed}, clip {index}",
         )
-        total += duration
+        records.append(record)
+        total += record.duration or 0.0
         index += 1
     log(f"  synthetic sound effects: {index} clips, {total / 3600:.2f} h")
     return records
@@ -276,19 +269,3 @@ _GENERATORS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
     "sweep": _sweep, "siren": _siren, "hum": _hum, "whoosh": _whoosh,
 }
 
-
-def _write(target: Path, audio: np.ndarray) -> None:
-    import soundfile as sf
-
-    from codecsep_mm.audio import atomic_path
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
-        sf.write(str(tmp), audio, RATE, format="FLAC", subtype="PCM_16")
-        os.chmod(tmp, 0o644)
-
-
-def _frames(path: Path) -> int:
-    import soundfile as sf
-
-    return sf.info(str(path)).frames
