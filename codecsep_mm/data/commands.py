@@ -101,6 +101,11 @@ def register(sub) -> None:
         help="share of the trainer's draws when CLASS is drawn by length up to SECONDS "
         "(as data.mixing.duration_weight_seconds); repeatable",
     )
+    s.add_argument(
+        "--balance-labels", action="append", default=[], metavar="CLASS",
+        help="draws of CLASS label first, every label equally often (as data.mixing.balance_labels); "
+        "repeatable",
+    )
     s.set_defaults(run=cmd_stats)
 
     m = data.add_parser(
@@ -162,7 +167,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--duration-weight takes CLASS=SECONDS, e.g. sfx=4; got {item!r}"
             ) from None
-    stats = corpus_stats(args.corpus, weights)
+    stats = corpus_stats(args.corpus, weights, tuple(args.balance_labels))
     print(json.dumps(stats, indent=1) if args.json else format_markdown(stats))
     return 0
 

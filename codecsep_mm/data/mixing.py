@@ -62,6 +62,9 @@ class MixingConfig:
         duration_weight_seconds: per class, draw its recordings with odds proportional to their
             duration, counted up to this many seconds (``{music: 30}``: a 0.3 s drum hit is drawn
             a hundred times less often than a song). Classes not named: every recording equally.
+        balance_labels: classes drawn label first: each of the class's labels equally often, then
+            a recording of that label (by duration when the class is duration-weighted, else
+            uniformly), as openmix draws its sound effects. Classes not named: by recording.
     """
 
     sample_rate: int = 16000
@@ -83,6 +86,7 @@ class MixingConfig:
     speed_range: float = 0.0
     eq_db: float = 0.0
     duration_weight_seconds: dict[str, float] = field(default_factory=dict)
+    balance_labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -106,6 +110,8 @@ class MixingConfig:
         if not 0.0 <= self.eq_db <= 24.0:
             raise ConfigError("eq_db must be between 0 and 24 dB")
         check_duration_weights(self.duration_weight_seconds)
+        object.__setattr__(self, "balance_labels", tuple(self.balance_labels))
+        check_balance_labels(self.balance_labels)
 
     def without_augmentation(self) -> MixingConfig:
         """The same recipe with no speed change and no equaliser (for validation sets)."""
@@ -118,6 +124,7 @@ class MixingConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["classes"] = list(self.classes)
+        data["balance_labels"] = list(self.balance_labels)
         return data
 
 
@@ -205,12 +212,30 @@ def check_duration_weights(weights: dict[str, float]) -> None:
             raise ConfigError(f"duration_weight_seconds[{cls!r}] must be positive (seconds); got {seconds}")
 
 
+def check_balance_labels(classes: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` unless ``classes`` (as ``MixingConfig.balance_labels``) are known."""
+    unknown = [c for c in classes if c not in CLASSES]
+    if unknown:
+        raise ConfigError(f"balance_labels: unknown classes {unknown}; use some of {', '.join(CLASSES)}")
+
+
 def duration_draw_odds(records: Sequence[SourceRecord], cap: float) -> np.ndarray:
     """The odds of drawing each record of a duration-weighted class
     (``data.mixing.duration_weight_seconds``): its playable length counted up to ``cap`` seconds,
     normalised to sum to one. A record whose length the manifest does not give counts as ``cap``."""
     weights = np.array([min(playable_seconds(r, cap), cap) for r in records])
     return weights / weights.sum()
+
+
+def label_balanced_odds(records: Sequence[SourceRecord], odds: np.ndarray) -> np.ndarray:
+    """``odds`` (one per record) rescaled so that every label of ``records`` is drawn equally
+    often, its records keeping their odds relative to each other (``data.mixing.balance_labels``)."""
+    labels = [r.label or "" for r in records]
+    per_label: dict[str, float] = {}
+    for label, odd in zip(labels, odds):
+        per_label[label] = per_label.get(label, 0.0) + float(odd)
+    balanced = np.array([odd / per_label[label] for label, odd in zip(labels, odds)])
+    return balanced / len(per_label)
 
 
 class MixtureDataset:
@@ -262,13 +287,17 @@ class MixtureDataset:
         return MixtureItem(stems.sum(0, keepdims=True), stems, prompts, list(self.config.classes))
 
     def _pick_record(self, bank, cls: str, rng: np.random.Generator) -> int:
-        """A record index: uniform, or by capped duration when the class is duration-weighted
-        (the uniform draw is kept as it was, so existing recipes give the same items)."""
+        """A record index: uniform, or by capped duration when the class is duration-weighted,
+        either of them label first when the class's labels are balanced (the uniform draw is kept
+        as it was, so existing recipes give the same items)."""
         cap = self.config.duration_weight_seconds.get(cls)
-        if cap is None:
+        balance = cls in self.config.balance_labels
+        if cap is None and not balance:
             return int(rng.integers(len(bank)))
         if cls not in self._cumulative:
-            self._cumulative[cls] = np.cumsum(duration_draw_odds(bank.records, cap))
+            records = bank.records
+            odds = duration_draw_odds(records, cap) if cap is not None else np.full(len(records), 1 / len(records))
+            self._cumulative[cls] = np.cumsum(label_balanced_odds(records, odds) if balance else odds)
         cumulative = self._cumulative[cls]
         return min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(cumulative) - 1)
 

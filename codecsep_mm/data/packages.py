@@ -65,6 +65,12 @@ EXTRA_PACKAGES = (
     "lmms-common",
     "widelands-data",
     "megaglest-data",
+    "lincity-ng-data",
+    "lomiri-sounds",
+    "yaru-theme-sound",
+    "deepin-sound-theme",
+    "frozen-bubble-data",
+    "extremetuxracer-data",
 )
 PACKAGE_SETS: dict[str, tuple[str, ...]] = {
     "core": CORE_PACKAGES,

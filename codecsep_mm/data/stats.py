@@ -24,16 +24,27 @@ def _bin_name(low: float, high: float) -> str:
 
 
 def train_lengths(
-    records: list[SourceRecord], duration_weights: dict[str, float] | None = None
+    records: list[SourceRecord],
+    duration_weights: dict[str, float] | None = None,
+    balance_labels: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
     """Per class, how the ``train`` recordings spread over :data:`LENGTH_BINS`: the share of the
     recordings in each bin and, for a class in ``duration_weights`` ({class: cap seconds}, as
-    ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise);
-    ``synthetic_draws``: the share of the draws that land on synthetic recordings."""
+    ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise),
+    label first for a class in ``balance_labels`` (as ``data.mixing.balance_labels``);
+    ``synthetic_draws``: the share of the draws that land on synthetic recordings; ``top_label``:
+    the label drawn most often and its share."""
     import numpy as np
 
-    from codecsep_mm.data.mixing import check_duration_weights, duration_draw_odds, playable_seconds
+    from codecsep_mm.data.mixing import (
+        check_balance_labels,
+        check_duration_weights,
+        duration_draw_odds,
+        label_balanced_odds,
+        playable_seconds,
+    )
 
+    check_balance_labels(balance_labels)
     duration_weights = duration_weights or {}
     check_duration_weights(duration_weights)
     table: dict[str, dict[str, Any]] = {}
@@ -44,9 +55,17 @@ def train_lengths(
         seconds = [playable_seconds(r, 0.0) for r in train]
         draw_cap = duration_weights.get(cls)
         odds = duration_draw_odds(train, draw_cap) if draw_cap else np.full(len(train), 1 / len(train))
+        if cls in balance_labels:
+            odds = label_balanced_odds(train, odds)
         synthetic = [i for i, r in enumerate(train) if r.synthetic]
-        row: dict[str, Any] = {"recordings": len(train), "draw_cap_seconds": draw_cap, "bins": {},
-                               "synthetic_draws": round(float(odds[synthetic].sum()), 4)}
+        by_label: dict[str, float] = defaultdict(float)
+        for record, odd in zip(train, odds):
+            by_label[record.label or cls] += float(odd)
+        top, top_share = max(by_label.items(), key=lambda item: item[1])
+        row: dict[str, Any] = {"recordings": len(train), "draw_cap_seconds": draw_cap,
+                               "label_first": cls in balance_labels, "bins": {},
+                               "synthetic_draws": round(float(odds[synthetic].sum()), 4),
+                               "top_label": [top, round(top_share, 4)]}
         for low, high in LENGTH_BINS:
             inside = [i for i, sec in enumerate(seconds) if low <= sec < high]
             row["bins"][_bin_name(low, high)] = {
@@ -57,9 +76,13 @@ def train_lengths(
     return table
 
 
-def corpus_stats(out: str | Path, duration_weights: dict[str, float] | None = None) -> dict[str, Any]:
-    """Counts and hours of a corpus, from its manifests and ``build.json``; ``duration_weights`` as
-    in :func:`train_lengths`."""
+def corpus_stats(
+    out: str | Path,
+    duration_weights: dict[str, float] | None = None,
+    balance_labels: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Counts and hours of a corpus, from its manifests and ``build.json``; ``duration_weights``
+    and ``balance_labels`` as in :func:`train_lengths`."""
     out = Path(out)
     records = read_corpus(out)
     table: dict[str, dict[str, dict[str, float]]] = {
@@ -97,7 +120,7 @@ def corpus_stats(out: str | Path, duration_weights: dict[str, float] | None = No
         },
         "n_labels": {c: len(labels[c]) for c in CLASSES},
         "test_only_labels": only_test,
-        "train_lengths": train_lengths(records, duration_weights),
+        "train_lengths": train_lengths(records, duration_weights, balance_labels),
         "licences": dict(licences.most_common()),
         "packages": {
             p: {"files": n, "version": info.get("packages", {}).get(p)}
@@ -143,12 +166,17 @@ def format_markdown(stats: dict[str, Any]) -> str:
         ]
         for cls, row in lengths.items():
             cap = row["draw_cap_seconds"]
-            for what, drawn in (("recordings", "n = " + str(row["recordings"])),
-                                ("draws", f"by length up to {cap:g} s" if cap else "uniformly")):
+            how = f"by length up to {cap:g} s" if cap else "uniformly"
+            if row.get("label_first"):
+                how = "label first, then " + how
+            for what, drawn in (("recordings", "n = " + str(row["recordings"])), ("draws", how)):
                 cells = " | ".join(f"{100 * row['bins'][n][what]:.1f}" for n in names)
                 lines.append(f"| {cls} {what} | {drawn} | {cells} |")
         shares = ", ".join(f"{cls} {100 * row['synthetic_draws']:.1f}" for cls, row in lengths.items())
         lines += ["", f"Share of the draws that are synthetic recordings (%): {shares}"]
+        tops = ", ".join(f"{cls} {row['top_label'][0]} {100 * row['top_label'][1]:.1f}"
+                         for cls, row in lengths.items())
+        lines += [f"The label drawn most often, and its share of the draws (%): {tops}"]
     for cls in CLASSES:
         lines += [
             "",

@@ -93,6 +93,33 @@ def test_more_game_and_sample_packages_are_labelled(package, path, expected):
     assert (None if found is None else (found.cls, found.label)) == expected
 
 
+@pytest.mark.parametrize(
+    "package, path, expected",
+    [
+        ("lincity-ng-data", "/usr/share/games/lincity-ng/sounds/RailTrain2.wav", ("sfx", "train")),
+        ("lincity-ng-data", "/usr/share/games/lincity-ng/sounds/TraficHigh1.wav", ("sfx", "traffic")),
+        ("lincity-ng-data", "/usr/share/games/lincity-ng/music/default/02 - Robert van Herk - City Blues.ogg",
+         ("music", "game music")),
+        ("lomiri-sounds", "/usr/share/sounds/lomiri/notifications/Xylo.ogg", ("sfx", "notification chime")),
+        ("yaru-theme-sound", "/usr/share/sounds/Yaru/stereo/bell.oga", ("sfx", "bell")),
+        ("deepin-sound-theme", "/usr/share/sounds/deepin/stereo/device-added.wav", ("sfx", "notification chime")),
+        ("frozen-bubble-data", "/usr/share/games/frozen-bubble/snd/typewriter.ogg", ("sfx", "typewriter")),
+        ("extremetuxracer-data", "/usr/share/games/etr/sounds/snow_slide.wav", ("sfx", "sliding")),
+        ("extremetuxracer-data", "/usr/share/games/etr/music/race1-jt.ogg", ("music", "game music")),
+        # held-out labels (ringtones, camera shutters) and sounds of unclear content are not used
+        ("lomiri-sounds", "/usr/share/sounds/lomiri/ringtones/Ubuntu.ogg", None),
+        ("lomiri-sounds", "/usr/share/sounds/lomiri/camera/click/camera_click.ogg", None),
+        ("deepin-sound-theme", "/usr/share/sounds/deepin/stereo/camera-shutter.wav", None),
+        ("lincity-ng-data", "/usr/share/games/lincity-ng/sounds/School1.wav", None),
+        ("frozen-bubble-data", "/usr/share/games/frozen-bubble/snd/menu_change.ogg", None),
+    ],
+)
+def test_packages_that_only_add_training_material_are_labelled_train(package, path, expected):
+    found = load_label_table().resolve(PackageFile(package, path, Path(path)))
+    assert (None if found is None else (found.cls, found.label)) == expected
+    assert found is None or found.split == "train"
+
+
 def test_label_table_resolves_paths_to_labels_captions_and_groups(fake_tree):
     table = load_label_table()
     tux = fake_tree / "tuxpaint-stamps-default"
@@ -302,3 +329,30 @@ def test_stats_command_duration_weight(fake_corpus, capsys):
         assert main(["data", "stats", str(fake_corpus), "--duration-weight", bad]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_stats_label_first_draws_give_every_label_the_same_share():
+    from codecsep_mm.data.manifest import SourceRecord
+    from codecsep_mm.data.stats import train_lengths
+
+    # label a: three 0.5 s recordings; label b: one 2 s recording
+    records = [SourceRecord(path=f"s{i}.flac", cls="sfx", label=label, duration=d, split="train")
+               for i, (label, d) in enumerate([("a", 0.5), ("a", 0.5), ("a", 0.5), ("b", 2.0)])]
+    plain = train_lengths(records)["sfx"]
+    assert plain["top_label"] == ["a", 0.75] and plain["label_first"] is False
+    balanced = train_lengths(records, balance_labels=("sfx",))["sfx"]
+    assert balanced["label_first"] is True and balanced["top_label"][1] == pytest.approx(0.5)
+    assert balanced["bins"]["0-1 s"]["draws"] == pytest.approx(0.5)
+    assert balanced["bins"]["1-4 s"]["draws"] == pytest.approx(0.5)
+
+
+def test_stats_command_balance_labels(fake_corpus, capsys):
+    from codecsep_mm.cli import main
+
+    assert main(["data", "stats", str(fake_corpus), "--duration-weight", "sfx=4", "--balance-labels", "sfx"]) == 0
+    out = capsys.readouterr().out
+    assert "| sfx draws | label first, then by length up to 4 s |" in out
+    assert "The label drawn most often, and its share of the draws (%): " in out
+    assert main(["data", "stats", str(fake_corpus), "--balance-labels", "noise"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown classes ['noise']" in err and len(err.strip().splitlines()) == 1

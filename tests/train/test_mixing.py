@@ -133,12 +133,14 @@ def test_bad_augmentation_settings(key, value):
         MixingConfig(**{key: value})
 
 
-def _counting_bank(durations):
-    """A bank of records with the given durations whose crops record which record was drawn."""
+def _counting_bank(durations, labels=None):
+    """A bank of records with the given durations (and labels) whose crops record which record
+    was drawn."""
     from codecsep_mm.data.manifest import SourceRecord
 
-    records = [SourceRecord(path=f"r{i}.flac", cls="music", label="l", duration=d)
-               for i, d in enumerate(durations)]
+    labels = labels or ["l"] * len(durations)
+    records = [SourceRecord(path=f"r{i}.flac", cls="music", label=label, duration=d)
+               for i, (d, label) in enumerate(zip(durations, labels))]
 
     class Bank:
         def __init__(self):
@@ -195,6 +197,42 @@ def test_the_trainers_validation_items_are_never_augmented(tmp_path):
     train, valid = _datasets(config)
     assert (train.config.speed_range, train.config.eq_db) == (0.2, 6.0)
     assert (valid.config.speed_range, valid.config.eq_db) == (0.0, 0.0)
+
+
+def test_balanced_labels_are_drawn_equally_often_then_by_duration_within_a_label():
+    banks = synthetic_banks(("speech", "sfx"), 16000)
+    # label a: three recordings (1 s, 1 s, 2 s); label b: one 0.5 s recording
+    banks["music"] = music = _counting_bank([1.0, 1.0, 2.0, 0.5], ["a", "a", "a", "b"])
+    rng = np.random.default_rng(0)
+    weighted = MixingConfig(crop_seconds=0.5, duration_weight_seconds={"music": 4.0}, balance_labels=("music",))
+    dataset = MixtureDataset(banks, weighted, seed=0)
+    draws = [dataset._pick_record(music, "music", rng) for _ in range(20000)]
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000, [0.125, 0.125, 0.25, 0.5], atol=0.01)
+    uniform = MixtureDataset(banks, MixingConfig(crop_seconds=0.5, balance_labels=["music"]), seed=0)
+    draws = [uniform._pick_record(music, "music", rng) for _ in range(20000)]
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 20000, [1 / 6, 1 / 6, 1 / 6, 0.5], atol=0.01)
+    for index in range(3):  # items draw their music the same way
+        dataset[index]
+    assert len(music.drawn) == 3
+
+
+def test_balance_labels_reads_from_a_config_and_refuses_unknown_classes():
+    config = MixingConfig.from_dict({"balance_labels": ["sfx"]})
+    assert config.balance_labels == ("sfx",) and config.to_dict()["balance_labels"] == ["sfx"]
+    assert MixingConfig().balance_labels == ()
+    with pytest.raises(ConfigError, match="balance_labels: unknown classes \\['noise'\\]"):
+        MixingConfig(balance_labels=("noise",))
+
+
+def test_label_balanced_odds_give_every_label_the_same_share():
+    from codecsep_mm.data.manifest import SourceRecord
+    from codecsep_mm.data.mixing import label_balanced_odds
+
+    records = [SourceRecord(path=f"r{i}.flac", cls="sfx", label=label, duration=1.0)
+               for i, label in enumerate("aabc")]
+    odds = label_balanced_odds(records, np.array([0.1, 0.3, 0.2, 0.4]))
+    np.testing.assert_allclose(odds, [1 / 12, 3 / 12, 1 / 3, 1 / 3])
+    assert odds.sum() == pytest.approx(1.0)
 
 
 def test_duration_draw_odds_are_the_capped_lengths_normalised():
