@@ -33,7 +33,7 @@ def train_lengths(
     ``data.mixing.duration_weight_seconds``), the share of the trainer's draws (uniform otherwise),
     label first for a class in ``balance_labels`` (as ``data.mixing.balance_labels``);
     ``synthetic_draws``: the share of the draws that land on synthetic recordings; ``top_label``:
-    the label drawn most often and its share."""
+    the label drawn most often and its share; ``label_draws``: every label's share."""
     import numpy as np
 
     from codecsep_mm.data.mixing import (
@@ -65,7 +65,8 @@ def train_lengths(
         row: dict[str, Any] = {"recordings": len(train), "draw_cap_seconds": draw_cap,
                                "label_first": cls in balance_labels, "bins": {},
                                "synthetic_draws": round(float(odds[synthetic].sum()), 4),
-                               "top_label": [top, round(top_share, 4)]}
+                               "top_label": [top, round(top_share, 4)],
+                               "label_draws": {k: round(v, 4) for k, v in sorted(by_label.items())}}
         for low, high in LENGTH_BINS:
             inside = [i for i, sec in enumerate(seconds) if low <= sec < high]
             row["bins"][_bin_name(low, high)] = {

@@ -76,17 +76,14 @@ def mono(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=0) if x.ndim == 2 else x
 
 
-
-def stem_shares(
+def stem_energies(
     estimate: np.ndarray, references: list[np.ndarray], window: int | None = None
 ) -> np.ndarray:
-    """Where an estimate's energy comes from: least-squares fit of ``estimate`` by the mixture's
-    reference stems, returned as shares ``(len(references) + 1,)`` summing to 1: the energy of each
-    fitted stem ``c_j * s_j``, then the part no stem explains (artefacts). An estimate for source 0
-    that is mostly the music stem gets a large share in the music column: leakage, which SI-SDR
-    alone does not name. With ``window`` (samples) the fit is made in each window on its own, so
-    that a stem let through only at times counts as that stem, not as artefacts (a stem let through
-    with another spectrum still counts as artefacts). Mono arrays; the shortest length is used."""
+    """The energy of each reference stem in ``estimate``, then that of the part no stem explains
+    (artefacts): a least-squares fit of ``estimate`` by the stems, made in each ``window``
+    (samples) on its own when given (see :func:`stem_shares`). Mono arrays; the shortest length
+    is used. Divided by a stem's own energy, its entry says how much of that source the estimate
+    carries."""
     estimate = mono(estimate)
     stems = [mono(r) for r in references]
     n = min(len(estimate), *(len(s) for s in stems))
@@ -99,5 +96,19 @@ def stem_shares(
         fitted = basis * coefficients[None, :]
         energies[:-1] += (fitted**2).sum(axis=0)
         energies[-1] += ((part - fitted.sum(axis=1)) ** 2).sum()
+    return energies
+
+
+def stem_shares(
+    estimate: np.ndarray, references: list[np.ndarray], window: int | None = None
+) -> np.ndarray:
+    """Where an estimate's energy comes from: least-squares fit of ``estimate`` by the mixture's
+    reference stems, returned as shares ``(len(references) + 1,)`` summing to 1: the energy of each
+    fitted stem ``c_j * s_j``, then the part no stem explains (artefacts). An estimate for source 0
+    that is mostly the music stem gets a large share in the music column: leakage, which SI-SDR
+    alone does not name. With ``window`` (samples) the fit is made in each window on its own, so
+    that a stem let through only at times counts as that stem, not as artefacts (a stem let through
+    with another spectrum still counts as artefacts). Mono arrays; the shortest length is used."""
+    energies = stem_energies(estimate, references, window)
     total = energies.sum()
     return energies / total if total > 0 else np.full(len(energies), 1.0 / len(energies))

@@ -342,6 +342,7 @@ def test_stats_label_first_draws_give_every_label_the_same_share():
     assert plain["top_label"] == ["a", 0.75] and plain["label_first"] is False
     balanced = train_lengths(records, balance_labels=("sfx",))["sfx"]
     assert balanced["label_first"] is True and balanced["top_label"][1] == pytest.approx(0.5)
+    assert balanced["label_draws"] == {"a": 0.5, "b": 0.5} and plain["label_draws"] == {"a": 0.75, "b": 0.25}
     assert balanced["bins"]["0-1 s"]["draws"] == pytest.approx(0.5)
     assert balanced["bins"]["1-4 s"]["draws"] == pytest.approx(0.5)
 

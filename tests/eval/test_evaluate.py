@@ -202,3 +202,31 @@ def test_the_leakage_benchmark_prints_shares_that_add_up_per_class(mixtures):
         assert speech + music + sfx + artefacts == pytest.approx(100.0, abs=0.2)
         assert 0 <= target <= {"speech": speech, "music": music, "sfx": sfx}[cls] + 0.05
     assert len(re.findall(r"n +1  own source +[\d.]+ %", done.stdout)) == 2
+
+
+def test_stem_energies_are_the_fitted_energy_of_each_stem():
+    from codecsep_mm.eval.metrics import stem_energies
+
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 16000))
+    energies = stem_energies(0.5 * a + b, [a, b])  # a quarter of a's energy, all of b's, no artefacts
+    assert energies[0] / (a @ a) == pytest.approx(0.25, abs=0.01)
+    assert energies[1] / (b @ b) == pytest.approx(1.0, abs=0.01)
+    assert energies[2] == pytest.approx(0.0, abs=1e-6 * (b @ b))
+
+
+def test_the_leakage_benchmark_follows_a_label_into_each_class_words_estimate(mixtures):
+    script = REPO / "benchmarks" / "leakage.py"
+    label = json.loads(mixtures.read_text().splitlines()[0])["sources"][2]["label"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
+                           "--follow", label], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    found = re.search(rf"where the (\d+) sources labelled '{re.escape(label)}' go .*: "
+                      r"speech ([\d.]+), music ([\d.]+), sfx ([\d.]+)$", done.stdout, re.MULTILINE)
+    assert found is not None, done.stdout
+    assert int(found.group(1)) >= 1 and all(float(v) >= 0 for v in found.groups()[1:])
+    refused = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
+                              "--kinds", "label", "--follow", label], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert refused.returncode == 2 and "--follow needs the class-word prompts" in refused.stderr
