@@ -238,6 +238,14 @@ def label_balanced_odds(records: Sequence[SourceRecord], odds: np.ndarray) -> np
     return balanced / len(per_label)
 
 
+def draw_odds(records: Sequence[SourceRecord], cap: float | None, balance: bool) -> np.ndarray:
+    """The odds of drawing each record of a class: uniformly, or by its length counted up to
+    ``cap`` seconds (:func:`duration_draw_odds`), either of them label first when ``balance``
+    (:func:`label_balanced_odds`)."""
+    odds = duration_draw_odds(records, cap) if cap is not None else np.full(len(records), 1 / len(records))
+    return label_balanced_odds(records, odds) if balance else odds
+
+
 class MixtureDataset:
     """Fresh k-source mixtures; ``dataset[i]`` is deterministic in ``(seed, i)``.
 
@@ -295,9 +303,7 @@ class MixtureDataset:
         if cap is None and not balance:
             return int(rng.integers(len(bank)))
         if cls not in self._cumulative:
-            records = bank.records
-            odds = duration_draw_odds(records, cap) if cap is not None else np.full(len(records), 1 / len(records))
-            self._cumulative[cls] = np.cumsum(label_balanced_odds(records, odds) if balance else odds)
+            self._cumulative[cls] = np.cumsum(draw_odds(bank.records, cap, balance))
         cumulative = self._cumulative[cls]
         return min(int(np.searchsorted(cumulative, rng.random(), side="right")), len(cumulative) - 1)
 

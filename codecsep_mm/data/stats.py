@@ -34,13 +34,11 @@ def train_lengths(
     label first for a class in ``balance_labels`` (as ``data.mixing.balance_labels``);
     ``synthetic_draws``: the share of the draws that land on synthetic recordings; ``top_label``:
     the label drawn most often and its share; ``label_draws``: every label's share."""
-    import numpy as np
 
     from codecsep_mm.data.mixing import (
         check_balance_labels,
         check_duration_weights,
-        duration_draw_odds,
-        label_balanced_odds,
+        draw_odds,
         playable_seconds,
     )
 
@@ -54,9 +52,7 @@ def train_lengths(
             continue
         seconds = [playable_seconds(r, 0.0) for r in train]
         draw_cap = duration_weights.get(cls)
-        odds = duration_draw_odds(train, draw_cap) if draw_cap else np.full(len(train), 1 / len(train))
-        if cls in balance_labels:
-            odds = label_balanced_odds(train, odds)
+        odds = draw_odds(train, draw_cap, cls in balance_labels)
         synthetic = [i for i, r in enumerate(train) if r.synthetic]
         by_label: dict[str, float] = defaultdict(float)
         for record, odd in zip(train, odds):
