@@ -6,8 +6,10 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from codecsep_mm.data.corpus import BuildConfig, build_corpus, read_corpus, sha256_of
 from codecsep_mm.data.labels import default_group, load_label_table
@@ -357,3 +359,27 @@ def test_stats_command_balance_labels(fake_corpus, capsys):
     assert main(["data", "stats", str(fake_corpus), "--balance-labels", "noise"]) == 2
     err = capsys.readouterr().err
     assert "unknown classes ['noise']" in err and len(err.strip().splitlines()) == 1
+
+
+def test_find_overlaps_names_a_copy_of_a_held_out_recording_and_not_a_new_one(fake_corpus, tmp_path):
+    import subprocess
+    import sys
+
+    held = [r for r in read_corpus(fake_corpus) if r.split in ("valid", "test")]
+    record = max(held, key=lambda r: r.duration or 0.0)
+    wav, rate = sf.read(fake_corpus / record.path, dtype="float32")
+    new = tmp_path / "new"
+    new.mkdir()
+    # a quieter copy that starts later, in another format and at another rate
+    copy = np.concatenate([np.zeros(rate // 10, dtype=np.float32), 0.5 * wav])
+    sf.write(new / "copy.ogg", soxr.resample(copy, rate, 22050), 22050)
+    noise = np.random.default_rng(3).standard_normal(len(wav)).astype(np.float32) * 0.1
+    sf.write(new / "other.wav", noise, rate)
+    script = Path(__file__).resolve().parents[2] / "tools" / "find_overlaps.py"
+    done = subprocess.run([sys.executable, str(script), "--corpus", str(fake_corpus), str(new)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and "copy.ogg  repeats" in lines[0] and record.path in lines[0]
+    assert float(lines[0].split()[0]) > 0.95
+    assert lines[-1].startswith(f"1 pairs at or above 0.9 among the {len(held)} recordings")
