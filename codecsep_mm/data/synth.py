@@ -271,30 +271,17 @@ def render_midi_scores(
 
 
 def _rendered_music(
-    out: Path,
-    relative: Path,
-    tmp: Path,
-    play: Callable[[Path], None],
-    *,
-    label: str,
-    caption: str,
-    licence: str,
-    group: str,
-    package: str,
-    package_version: str,
-    origin: str,
+    out: Path, relative: Path, tmp: Path, play: Callable[[Path], None], **fields: str
 ) -> SourceRecord:
-    """The record of a synthetic train music file ``out/relative``; when it is not there yet,
-    ``play(wav)`` writes the audio first and it is stored peak-normalised at 16 kHz."""
+    """The record of a synthetic train music file ``out/relative`` (``fields``: the keyword
+    arguments of :func:`synthetic_record`); when it is not there yet, ``play(wav)`` writes the audio
+    first and it is stored peak-normalised at 16 kHz."""
     target = out / relative
     if not target.is_file():
         wav = tmp / "rendered.wav"
         play(wav)
         _write_normalised(wav, target)
-    return synthetic_record(
-        out, relative, "music", label=label, caption=caption, licence=licence, group=group,
-        package=package, package_version=package_version, origin=origin,
-    )
+    return synthetic_record(out, relative, "music", **fields)
 
 
 def synthetic_record(
