@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
     splits = {s.strip() for s in args.splits.split(",") if s.strip()}
     corpus = Path(args.corpus)
-    held = [(r, mono_8k(corpus / r.path)) for r in read_corpus(corpus) if r.split in splits]
+    # each held recording's length and the part that is compared (whole soundtracks would not fit)
+    held = []
+    for record in read_corpus(corpus):
+        if record.split in splits:
+            wav = mono_8k(corpus / record.path)
+            held.append((record, len(wav), wav[: RATE * MAX_SECONDS]))
     pairs = []
     for path in audio_files(args.paths):
         try:
@@ -80,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         except AudioInputError as error:  # silent or empty files cannot repeat anything
             print(f"skipped {path}: {error}", file=sys.stderr)
             continue
-        for record, other in held:
-            if abs(len(wav) - len(other)) <= 0.25 * max(len(wav), len(other)) + RATE // 10:
+        for record, length, other in held:
+            if abs(len(wav) - length) <= 0.25 * max(len(wav), length) + RATE // 10:
                 value = correlation(wav, other)
                 if value >= args.threshold:
                     pairs.append((value, str(path), record))
