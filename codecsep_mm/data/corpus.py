@@ -153,6 +153,10 @@ def build_corpus(
         from codecsep_mm.data.synth import installed_version
 
         report.tools = {package: installed_version(package) for package in tool_packages(config)}
+        if config.tts_hours > 0 and config.tts_engine in ("piper", "both"):
+            from codecsep_mm.data.piper_tts import engine_versions, find_piper
+
+            report.tools.update(engine_versions(find_piper(config.piper)))
     write_manifests(out, records)
     report.n_files = len(records)
     report.seconds = time.monotonic() - started
@@ -162,7 +166,8 @@ def build_corpus(
 
 
 def tool_packages(config: BuildConfig) -> list[str]:
-    """Debian packages the synthetic options need (fluidsynth and soundfonts, espeak-ng)."""
+    """Debian packages the synthetic options need (fluidsynth and soundfonts, espeak-ng); the
+    Piper engine's Python packages are added by the build (``piper_tts.engine_versions``)."""
     tools = []
     if config.synth_music_hours > 0:
         tools += ["fluidsynth", "fluid-soundfont-gm"]

@@ -48,6 +48,18 @@ _FIND_VOICE = (
     f"print(m.version('{VOICE_PACKAGE}'))"
 )
 
+ENGINE_PACKAGES = ("piper-tts", "onnxruntime")
+_ENGINE_VERSIONS = (
+    "import importlib.metadata as m, json\n"
+    "found = {}\n"
+    f"for name in {ENGINE_PACKAGES!r}:\n"
+    "    try:\n"
+    "        found[name] = m.version(name)\n"
+    "    except m.PackageNotFoundError:\n"
+    "        pass\n"
+    "print(json.dumps(found))"
+)
+
 
 def find_piper(piper: str | os.PathLike | None = None) -> str:
     """A Python interpreter that can import ``piper``.
@@ -87,6 +99,18 @@ def find_voice(python: str) -> tuple[Path, str]:
         raise CorpusError(f"{python} has no {VOICE_PACKAGE}; {INSTALL_HINT}")
     path, version = done.stdout.strip().splitlines()[-2:]
     return Path(path), version
+
+
+def engine_versions(python: str) -> dict[str, str]:
+    """The versions of ``piper-tts`` and ``onnxruntime`` beside ``python`` ("unknown" where its
+    metadata does not say): a clip's length, and so how many clips make up the hours, depends on
+    them, so the corpus build records them with its other tools."""
+    try:
+        done = subprocess.run([python, "-c", _ENGINE_VERSIONS], capture_output=True, text=True)
+        found = json.loads(done.stdout) if done.returncode == 0 else {}
+    except (OSError, ValueError):  # no such interpreter, or it printed something else
+        found = {}
+    return {name: found.get(name, "unknown") for name in ENGINE_PACKAGES}
 
 
 def synthesise_speech_piper(

