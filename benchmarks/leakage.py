@@ -52,7 +52,7 @@ def main() -> None:
     from codecsep_mm import Separator
     from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import separate_each
-    from codecsep_mm.eval.metrics import mono, stem_energies, stem_shares
+    from codecsep_mm.eval.metrics import energy_shares, mono, stem_energies
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,7 +69,8 @@ def main() -> None:
     for done in separate_each(separator, records, kinds):
         window = int(args.window_seconds * done.sample_rate)
         for (index, kind, _), estimate in zip(done.jobs, done.estimates):
-            shares = stem_shares(estimate, done.references, window)
+            energies = stem_energies(estimate, done.references, window)
+            shares = energy_shares(energies)
             row = np.zeros(len(CLASSES) + 2)
             row[0] = shares[index]
             for j, source in enumerate(done.record.sources):
@@ -79,7 +80,6 @@ def main() -> None:
             table[(kind, source.cls)].append(row)
             own[(kind, source.cls, source.label)].append(float(shares[index]))
             if kind == "class" and args.follow:
-                energies = stem_energies(estimate, done.references, window)
                 for j, followed in enumerate(done.record.sources):
                     if followed.label in args.follow:
                         reference = mono(done.references[j])[: len(mono(estimate))]

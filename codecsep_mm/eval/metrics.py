@@ -109,6 +109,10 @@ def stem_shares(
     alone does not name. With ``window`` (samples) the fit is made in each window on its own, so
     that a stem let through only at times counts as that stem, not as artefacts (a stem let through
     with another spectrum still counts as artefacts). Mono arrays; the shortest length is used."""
-    energies = stem_energies(estimate, references, window)
+    return energy_shares(stem_energies(estimate, references, window))
+
+
+def energy_shares(energies: np.ndarray) -> np.ndarray:
+    """:func:`stem_energies` as shares summing to 1 (equal shares for a silent estimate)."""
     total = energies.sum()
     return energies / total if total > 0 else np.full(len(energies), 1.0 / len(energies))
