@@ -68,6 +68,13 @@ def test_the_built_model_can_take_the_mean_of_several_masker_checkpoints(tmp_pat
         expected = value + 0.5 if value.is_floating_point() else value
         torch.testing.assert_close(averaged[key].float(), expected.float(), atol=2e-3, rtol=2e-3)
 
+    between = tmp_path / "between"  # a model folder and a fine-tune of it: their weights interpolated
+    assert tool.main(["tiny", "--out", str(between), "--average", str(plain), str(shifted.parent)]) == 0
+    interpolated = load_file(str(between / "masker.safetensors"))
+    assert set(interpolated) == set(averaged)
+    for key, value in averaged.items():
+        torch.testing.assert_close(interpolated[key].float(), value.float(), atol=2e-3, rtol=2e-3)
+
     assert tool.main(["tiny", "--out", str(tmp_path / "refused"), "--average", str(tmp_path / "nothing")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()

@@ -8,7 +8,8 @@ It takes the trained masker's model folder (MiniLM text prompts, the starter aud
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
 (``finetune.freeze: [encoder]``: the quantizer and decoder trained on while the masker trained on the
 fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean
-of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``), adds image
+of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``) or of several
+model folders of one architecture (a fine-tune and its start: weight interpolation), adds image
 prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), optionally
 sets the mask floor it separates with (``--mask-floor``), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("masker_model", help="the masker run's model folder (OUT_DIR/best)")
     parser.add_argument("--codec", help="a later codec .pth of the same run (same, frozen encoder)")
     parser.add_argument("--average", nargs="+", metavar="CHECKPOINT",
-                        help="masker weights (files, or checkpoint folders) whose mean replaces the masker's")
+                        help="masker weights (files, checkpoint folders or model folders) whose mean "
+                             "replaces the masker's")
     parser.add_argument("--mask-floor", type=float, default=None, metavar="F",
                         help="the mask floor the model separates with (chosen on benchmarks/validmix)")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
