@@ -1,0 +1,79 @@
+"""tools/device_finetune: the packed subset comes back, record by record, as the manifest it came from."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"device_finetune_{name}",
+                                                  REPO / "tools" / "device_finetune" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # unpack's worker processes find their function by module name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _corpus(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (cls, seconds, label) in enumerate([("speech", 1.0, "speech"), ("speech", 1.5, "speech"),
+                                               ("speech", 0.7, "speech"), ("music", 12.0, "piano"),
+                                               ("music", 2.0, "flute"), ("sfx", 9.0, "dog"),
+                                               ("sfx", 0.3, "click"), ("sfx", 1.0, "dog")]):
+        path = root / "audio" / f"{i}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000)
+        rows.append({"path": f"audio/{i}.flac", "class": cls, "label": label, "caption": f"a {label} {i}",
+                     "split": "train", "duration": seconds, "sha256": "x"})
+    rows.append({**rows[0], "split": "valid"})
+    (root / "sources.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_pack_then_unpack_gives_every_record_its_excerpt(tmp_path):
+    pack, unpack = _load("pack"), _load("unpack")
+    corpus, packed, out = tmp_path / "corpus", tmp_path / "packed", tmp_path / "unpacked"
+    _corpus(corpus)
+    packed.mkdir()
+    index = pack.pack_audio(corpus, packed, n_speech=2, caps={"music": 5.0, "sfx": 8.0}, seed=1,
+                            compression=0.5)
+    with gzip.open(packed / "index.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in index)
+    assert [r["class"] for r in index].count("speech") == 2  # a subset; the valid split never
+    frames = {r["path"]: r["frames"] for r in index}
+    assert frames["audio/3.flac"] == 5 * 16000 and frames["audio/5.flac"] == 8 * 16000  # excerpts
+    assert frames["audio/6.flac"] == int(0.3 * 16000)  # shorter than its cap: whole
+
+    assert unpack.main(packed, out) == 0
+    rows = [json.loads(line) for line in open(out / "sources.jsonl")]
+    assert len(rows) == len(index) == 7
+    for row, packed_row in zip(sorted(rows, key=lambda r: r["caption"]),
+                               sorted(index, key=lambda r: r["caption"])):
+        info = sf.info(out / row["path"])
+        assert info.frames == packed_row["frames"] and info.samplerate == 16000
+        assert row["duration"] == round(packed_row["frames"] / 16000, 4)
+        assert row["label"] == packed_row["label"] and "offset" not in row and "sha256" not in row
+        start = packed_row["excerpt_start"]
+        original, _ = sf.read(corpus / packed_row["path"], start=start, stop=start + packed_row["frames"])
+        decoded, _ = sf.read(out / row["path"])
+        # lossy but aligned: the excerpt, not a neighbour's samples
+        assert np.corrcoef(original, decoded)[0, 1] > 0.5
+
+
+def test_text_table_holds_every_prompt_the_records_can_give(tmp_path):
+    pack = _load("pack")
+    index = [{"class": "sfx", "label": "dog", "caption": "a dog barking"},
+             {"class": "music", "label": "piano", "caption": None}]
+    table = pack.text_table(index, "hash-text", embed_dim=16)
+    assert {"dog", "the sound of dog", "a dog barking", "piano", "the sound of piano"} <= set(table["texts"])
+    assert table["vectors"].shape == (len(table["texts"]), 16) and table["vectors"].dtype == torch.float16

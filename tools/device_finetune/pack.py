@@ -1,0 +1,111 @@
+"""Pack a corpus subset small enough to travel to a lent GPU machine (the working tree it receives is
+capped at 64 MiB, and it has no MiniLM weights).
+
+    HF_HUB_OFFLINE=1 python tools/device_finetune/pack.py CORPUS --out .gpu
+
+writes into ``--out``: one Ogg Opus stream per class of training recordings (``speech.opus``,
+``music.opus``, ``sfx.opus``; about 19 kbit/s), ``index.jsonl.gz`` (each record with its place in its
+stream), ``text_table.pt`` (the text encoder's embedding of every text prompt those records can give
+under the default templates) and ``mel-16000-512-64.npy`` (the starter audio encoder's mel filterbank).
+Speech is a random subset of utterances; music and sound effects are every training recording, each
+cut to one random excerpt of at most ``--music-seconds`` / ``--sfx-seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("speech", "music", "sfx")
+RATE = 16000
+
+
+def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], seed: int,
+               compression: float) -> list[dict]:
+    """Write the per-class Opus streams; returns the index rows."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    records = [json.loads(line) for line in open(corpus / "sources.jsonl")]
+    train = [r for r in records if r["split"] == "train"]
+    by_class = {c: [r for r in train if r["class"] == c] for c in CLASSES}
+    speech = by_class["speech"]
+    picked = sorted(rng.choice(len(speech), min(n_speech, len(speech)), replace=False))
+    chosen = {"speech": [speech[i] for i in picked], "music": by_class["music"], "sfx": by_class["sfx"]}
+    index = []
+    for cls, recs in chosen.items():
+        parts, offset = [], 0
+        for r in recs:
+            info = sf.info(corpus / r["path"])
+            if info.samplerate != RATE or info.channels != 1:
+                raise SystemExit(f"{r['path']}: expected 16 kHz mono, got {info.samplerate} Hz x {info.channels}")
+            want = min(info.frames, int(caps.get(cls, 1e9) * RATE))
+            start = int(rng.integers(0, info.frames - want + 1))
+            wav, _ = sf.read(corpus / r["path"], start=start, stop=start + want, dtype="float32")
+            parts.append(wav)
+            index.append({**r, "offset": offset, "frames": len(wav), "excerpt_start": start, "stream": cls})
+            offset += len(wav)
+        audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        sf.write(out / f"{cls}.opus", audio, RATE, format="OGG", subtype="OPUS",
+                 compression_level=compression)
+        size = (out / f"{cls}.opus").stat().st_size
+        print(f"{cls}: {len(recs)} recordings, {len(audio) / RATE:.0f} s, {size / 1e6:.2f} MB")
+    return index
+
+
+def text_table(index: list[dict], encoder_name: str, **options) -> dict:
+    """Every text prompt the records can give (class word, label, caption, through the default
+    templates) and its embedding, float16."""
+    from codecsep_mm.data.manifest import CLASS_WORDS
+    from codecsep_mm.data.mixing import MixingConfig
+    from codecsep_mm.prompts import create
+
+    templates = MixingConfig().templates
+    texts = set(CLASS_WORDS.values())
+    for r in index:
+        values = {"class": CLASS_WORDS[r["class"]], "label": r.get("label"), "caption": r.get("caption")}
+        for key, value in values.items():
+            if value:
+                texts.update(t.format(value) for t in templates.get(key, ["{}"]))
+    ordered = sorted(texts)
+    vectors = create(encoder_name, **options).encode(ordered)
+    return {"texts": ordered, "vectors": vectors.half()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import gzip
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", type=Path, help="a corpus built by `codecsep-mm data build`")
+    parser.add_argument("--out", type=Path, default=Path(".gpu"))
+    parser.add_argument("--speech", type=int, default=1500, help="utterances of speech")
+    parser.add_argument("--music-seconds", type=float, default=5.0)
+    parser.add_argument("--sfx-seconds", type=float, default=8.0)
+    parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--compression", type=float, default=0.95, help="libsndfile's Opus compression level")
+    parser.add_argument("--text-encoder", default="minilm-text")
+    args = parser.parse_args(argv)
+    if not (args.corpus / "sources.jsonl").exists():
+        raise SystemExit(f"{args.corpus}: no sources.jsonl; give a folder made by `codecsep-mm data build`")
+    args.out.mkdir(parents=True, exist_ok=True)
+    caps = {"music": args.music_seconds, "sfx": args.sfx_seconds}
+    index = pack_audio(args.corpus, args.out, args.speech, caps, args.seed, args.compression)
+    with gzip.open(args.out / "index.jsonl.gz", "wt") as handle:
+        for row in index:
+            handle.write(json.dumps(row) + "\n")
+    table = text_table(index, args.text_encoder)
+    torch.save(table, args.out / "text_table.pt")
+    print(f"text table: {len(table['texts'])} prompts")
+    import librosa
+
+    np.save(args.out / "mel-16000-512-64.npy", librosa.filters.mel(sr=RATE, n_fft=512, n_mels=64))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

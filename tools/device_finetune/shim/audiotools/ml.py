@@ -1,0 +1,10 @@
+import torch
+
+
+class BaseModel(torch.nn.Module):
+    INTERN: list = []
+    EXTERN: list = []
+
+
+class Accelerator:
+    pass
