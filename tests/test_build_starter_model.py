@@ -62,7 +62,7 @@ def test_the_built_model_can_take_the_mean_of_several_masker_checkpoints(tmp_pat
 
     out = tmp_path / "averaged"
     assert tool.main(["tiny", "--out", str(out), "--average", str(shifted.parent), str(unchanged)]) == 0
-    assert "mean of 2 checkpoints" in capsys.readouterr().out
+    assert "mean of 2 sets of weights" in capsys.readouterr().out
     averaged = load_file(str(out / "masker.safetensors"))
     for key, value in weights.items():
         expected = value + 0.5 if value.is_floating_point() else value

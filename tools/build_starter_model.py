@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         except CodecSepError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        print(f"masker: the mean of {len(args.average)} checkpoints")
+        print(f"masker: the mean of {len(args.average)} sets of weights (checkpoints or model folders)")
     if args.codec:
         codec = create_codec(args.codec)
         old, new = separator.codec.model.state_dict(), codec.model.state_dict()
