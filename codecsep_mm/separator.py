@@ -154,7 +154,9 @@ class Separator(nn.Module):
         """A named model (``codecsep-mm models``) or a directory written by ``save_pretrained``."""
         from codecsep_mm.models import load_model
 
-        return load_model(name_or_dir, random_weights=random_weights, download=download).to(device)
+        separator = load_model(name_or_dir, random_weights=random_weights, download=download).to(device)
+        separator.prompt_encoders_to(device)
+        return separator
 
     def save_pretrained(self, directory: str | os.PathLike, half: bool = False) -> Path:
         """Write ``config.json`` + ``masker.safetensors`` (and the codec's weights if not a preset;
@@ -202,6 +204,16 @@ class Separator(nn.Module):
             self.projections[encoder.space] = projection
         if default:
             self.encoders[encoder.modality] = encoder
+
+    def prompt_encoders_to(self, device: str | torch.device) -> None:
+        """Run the prompt encoders that can move (those with a ``to_device`` method, e.g.
+        ``starter-audio``) on ``device``; the others stay where they are. ``Module.to`` moves only
+        the masker and the codec: the encoders are not submodules."""
+        for encoder in {id(e): e for e in self.encoders_by_name.values()}.values():
+            inner = getattr(encoder, "encoder", encoder)  # the encoder inside its cache
+            move = getattr(inner, "to_device", None)
+            if callable(move):
+                move(device)
 
     def _encoder_for(self, prompt):
         from codecsep_mm import prompts as registry

@@ -29,6 +29,9 @@ class PromptEncoder(Protocol):
         space: the embedding space, e.g. ``"clap-laion-630k"``; a masker trained on one space
             accepts any encoder (or projection) that ends in it.
         embed_dim: embedding size.
+
+    An encoder may also have ``to_device(device)``, to run its model on ``device`` while still
+    returning embeddings on the CPU; :meth:`Separator.prompt_encoders_to` calls it.
     """
 
     name: str

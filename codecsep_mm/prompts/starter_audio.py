@@ -124,6 +124,12 @@ class StarterAudioEncoder:
         self.embed_dim = self.config.embed_dim
         self.options: dict[str, Any] = {"weights": str(folder)}
 
+    def to_device(self, device: str | torch.device) -> StarterAudioEncoder:
+        """Run the audio tower on ``device`` (embeddings still come back on the CPU)."""
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
     @torch.no_grad()
     def encode(self, clips: Sequence[Any]) -> torch.Tensor:
         rows = [self._embed(self._load(clip)) for clip in clips]

@@ -274,6 +274,7 @@ class Trainer(TrainingLoop):
         for parameter in self.codec.parameters():
             parameter.requires_grad_(False)
         self.separator.to(self.device)
+        self.separator.prompt_encoders_to(self.device)  # audio queries are embedded every step
         # the saved model separates in windows as long as its training crops (see with_window), and
         # without a mask floor: training and validation never apply one, and a base model's floor was
         # chosen for the base's weights (choose a new one on validation data afterwards)

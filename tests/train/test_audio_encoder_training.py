@@ -96,3 +96,22 @@ def test_a_saved_model_stands_alone_and_can_be_stored_in_half_precision(tmp_path
         assert next(loaded.masker.parameters()).dtype == torch.float32
         got = loaded.separate(clip, prompt).stems
         assert float(np.abs(got - expected).max()) <= tolerance * max(1.0, float(np.abs(expected).max()))
+
+
+def test_the_audio_encoder_follows_the_model_to_its_device(tmp_path, monkeypatch):
+    from codecsep_mm.prompts.starter_audio import StarterAudioEncoder
+
+    separator = Separator.from_pretrained("tiny")
+    separator.add_prompt_encoder(prompts.create("starter-audio", weights=str(_tiny_audio_encoder(tmp_path / "enc"))))
+    separator.save_pretrained(tmp_path / "model")
+    moved = []
+    original = StarterAudioEncoder.to_device
+    monkeypatch.setattr(StarterAudioEncoder, "to_device",
+                        lambda self, device: moved.append(str(device)) or original(self, device))
+    loaded = Separator.from_pretrained(tmp_path / "model", device="cpu")
+    assert moved == ["cpu"]  # once; the text encoder (hash-text) has no to_device and stays put
+    encoder = loaded.encoders["audio"].encoder
+    assert encoder.device == torch.device("cpu")
+    assert {p.device.type for p in encoder.model.parameters()} == {"cpu"}
+    clip = SyntheticBank("sfx", 16000).crop(0, 8000, np.random.default_rng(0))
+    assert loaded.encode_queries([Prompt.audio(clip, 16000)])[0].device.type == "cpu"
