@@ -209,7 +209,7 @@ class Separator(nn.Module):
         """Run the prompt encoders that can move (those with a ``to_device`` method, e.g.
         ``starter-audio``) on ``device``; the others stay where they are. ``Module.to`` moves only
         the masker and the codec: the encoders are not submodules."""
-        for encoder in {id(e): e for e in self.encoders_by_name.values()}.values():
+        for encoder in self.encoders_by_name.values():
             inner = getattr(encoder, "encoder", encoder)  # the encoder inside its cache
             move = getattr(inner, "to_device", None)
             if callable(move):

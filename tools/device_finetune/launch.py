@@ -1,8 +1,7 @@
-"""On the GPU machine: codecsep-mm's CLI (or a repo script) with MiniLM answered from the packed
-text table, since that machine has no MiniLM weights.
+"""On the GPU machine: codecsep-mm's CLI with MiniLM answered from the packed text table, since that
+machine has no MiniLM weights.
 
     python tools/device_finetune/launch.py train CONFIG --set ...
-    python tools/device_finetune/launch.py --script tools/SOME_TOOL.py ARGS
 
 The table is ``$DEVICE_DATA/text_table.pt`` (default ``.gpu``); a prompt missing from it is an error.
 """
@@ -10,7 +9,6 @@ The table is ``$DEVICE_DATA/text_table.pt`` (default ``.gpu``); a prompt missing
 from __future__ import annotations
 
 import os
-import runpy
 import sys
 from pathlib import Path
 
@@ -37,10 +35,6 @@ minilm.MiniLMTextEncoder.__init__ = _init  # type: ignore[method-assign]
 minilm.MiniLMTextEncoder.encode = _encode  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--script"]:
-        sys.argv = sys.argv[2:]
-        runpy.run_path(sys.argv[0], run_name="__main__")
-    else:
-        from codecsep_mm.cli import main
+    from codecsep_mm.cli import main
 
-        sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))

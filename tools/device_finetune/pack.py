@@ -19,13 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-CLASSES = ("speech", "music", "sfx")
+from codecsep_mm.data.manifest import CLASSES
+
 RATE = 16000
 
 
 def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], seed: int,
                compression: float) -> list[dict]:
-    """Write the per-class Opus streams; returns the index rows."""
+    """Write the per-class Opus streams and ``index.jsonl.gz``; returns the index rows."""
+    import gzip
+
     import soundfile as sf
 
     rng = np.random.default_rng(seed)
@@ -53,6 +56,8 @@ def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], s
                  compression_level=compression)
         size = (out / f"{cls}.opus").stat().st_size
         print(f"{cls}: {len(recs)} recordings, {len(audio) / RATE:.0f} s, {size / 1e6:.2f} MB")
+    with gzip.open(out / "index.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in index)
     return index
 
 
@@ -76,8 +81,6 @@ def text_table(index: list[dict], encoder_name: str, **options) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import gzip
-
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -95,9 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     caps = {"music": args.music_seconds, "sfx": args.sfx_seconds}
     index = pack_audio(args.corpus, args.out, args.speech, caps, args.seed, args.compression)
-    with gzip.open(args.out / "index.jsonl.gz", "wt") as handle:
-        for row in index:
-            handle.write(json.dumps(row) + "\n")
     table = text_table(index, args.text_encoder)
     torch.save(table, args.out / "text_table.pt")
     print(f"text table: {len(table['texts'])} prompts")

@@ -11,6 +11,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from codecsep_mm.data.manifest import CLASSES
+
 DROPPED = ("offset", "frames", "excerpt_start", "stream", "sha256")
 
 
@@ -35,9 +37,8 @@ def unpack(src: Path, out: Path, cls: str) -> list[dict]:
 
 def main(src: Path, out: Path) -> int:
     (out / "audio").mkdir(parents=True, exist_ok=True)
-    classes = ["speech", "music", "sfx"]
-    with ProcessPoolExecutor(len(classes)) as pool:
-        parts = list(pool.map(unpack, [src] * 3, [out] * 3, classes))
+    with ProcessPoolExecutor(len(CLASSES)) as pool:
+        parts = list(pool.map(unpack, [src] * len(CLASSES), [out] * len(CLASSES), CLASSES))
     with open(out / "sources.jsonl", "w") as handle:
         for part in parts:
             for row in part:
