@@ -30,9 +30,10 @@ def register(sub) -> None:
     b.add_argument(
         "--set",
         dest="package_set",
-        choices=("core", "full"),
+        choices=("core", "full", "heldout"),
         default="core",
-        help="core: small packages (~1.5 GB download); full: adds 0 A.D. and soundtracks",
+        help="core: small packages (~1.5 GB download); full: adds 0 A.D. and soundtracks; "
+        "heldout: other games and speakers, all in valid, to choose models on (benchmarks/heldmix)",
     )
     b.add_argument(
         "--package",

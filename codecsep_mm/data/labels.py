@@ -14,7 +14,8 @@ the packages. It has tab-separated columns::
   ``{transcript}`` (tuxpaint's sentence for that language). Alternatives are separated by ``|``;
   the first whose placeholders all resolve is used;
 * ``split`` — ``auto`` (assigned by recording group), ``test`` (held out: whole sources, or labels
-  never seen in training) or ``train``;
+  never seen in training), ``train``, or ``valid`` (held-out sources to choose models on: the
+  ``heldout`` package set, never trained on);
 * ``group`` — a template for the recording group (groups may span packages, e.g. one speaker), or
   ``-`` for the default: ``<package>:<path>`` with trailing digits and left/right/size suffixes
   removed.
@@ -35,7 +36,7 @@ from codecsep_mm.data.packages import CorpusError, PackageFile
 
 TABLE_COLUMNS = ("package", "pattern", "class", "label", "caption", "split", "group")
 RULE_CLASSES = ("speech", "music", "sfx", "skip")
-RULE_SPLITS = ("auto", "test", "train")
+RULE_SPLITS = ("auto", "test", "train", "valid")
 LANGUAGES = {
     "ar": "Arabic",
     "be": "Belarusian",

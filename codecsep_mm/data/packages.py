@@ -8,8 +8,8 @@ Two interchangeable sources of package files:
   ``dpkg-deb -x PKG.deb ROOT/<package>`` gives), with the version in ``ROOT/<package>/VERSION``.
   Tests use it with synthetic files; users without root can use it with ``apt-get download``.
 
-Either way a file is addressed by its installed path (``/usr/share/...``). Members of zip/pk3
-archives (0 A.D., UFO:AI) are addressed as ``<archive path>/<member>``.
+Either way a file is addressed by its installed path (``/usr/share/...``). Members of zip/pk3/wz
+archives (0 A.D., UFO:AI, OpenArena, Warzone 2100) are addressed as ``<archive path>/<member>``.
 
 The packages ``hedgewars-data``, ``supertuxkart-data`` and ``nexuiz-music`` are reserved for an
 external benchmark: asking for them is an error, whatever the source.
@@ -32,7 +32,7 @@ from codecsep_mm.errors import CodecSepError
 
 RESERVED_PACKAGES = frozenset({"hedgewars-data", "supertuxkart-data", "nexuiz-music"})
 AUDIO_SUFFIXES = frozenset({".wav", ".ogg", ".oga", ".flac", ".opus", ".mp3"})
-ARCHIVE_SUFFIXES = frozenset({".zip", ".pk3"})
+ARCHIVE_SUFFIXES = frozenset({".zip", ".pk3", ".wz"})
 
 CORE_PACKAGES = (
     "tuxpaint-stamps-default",
@@ -72,9 +72,23 @@ EXTRA_PACKAGES = (
     "frozen-bubble-data",
     "extremetuxracer-data",
 )
+# Sources kept out of every training run, for choosing between models (benchmarks/heldmix): other
+# speakers, soundtracks and games than those of `full`. Their label rows put them in `valid` whole.
+HELDOUT_PACKAGES = (
+    "asterisk-prompt-it-menardi-wav",
+    "asterisk-moh-opsound-wav",
+    "flare-game",
+    "marsshooter-data",
+    "openarena-data",
+    "warzone2100-data",
+    "chromium-bsu-data",
+    "lbreakout2-data",
+    "tecnoballz-data",
+)
 PACKAGE_SETS: dict[str, tuple[str, ...]] = {
     "core": CORE_PACKAGES,
     "full": CORE_PACKAGES + EXTRA_PACKAGES,
+    "heldout": HELDOUT_PACKAGES,
 }
 # Licence to record when a package's copyright file is not machine-readable (checked by hand).
 FALLBACK_LICENCES = {
@@ -87,6 +101,8 @@ FALLBACK_LICENCES = {
     "wesnoth-1.16-data": "GPL-2+",
     "wesnoth-1.16-music": "GPL-2+",
     "singularity-music": "CC-BY-SA-3.0",
+    "asterisk-moh-opsound-wav": "CC-BY-SA-3.0",
+    "lbreakout2-data": "GPL",
 }
 
 

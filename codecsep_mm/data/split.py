@@ -2,9 +2,10 @@
 
 Rules (every file of a group lands in the same split):
 
-1. A group with any file whose table row says ``test`` (or ``train``) goes there whole. This holds
-   out whole sources (two tuxpaint languages, ktuberling's English words, held-out soundtracks) and
-   the open-vocabulary sound-effect labels that training never sees.
+1. A group with any file whose table row says ``test`` (or ``train`` or ``valid``) goes there
+   whole. This holds out whole sources (two tuxpaint languages, ktuberling's English words,
+   held-out soundtracks; the ``heldout`` package set in ``valid``) and the open-vocabulary
+   sound-effect labels that training never sees.
 2. Every other ("auto") group gets a stable pseudo-random number from ``sha256(seed, group)``: below
    ``valid_fraction`` it goes to valid; sound-effect groups in the next ``sfx_test_fraction`` go to
    test (held-out recordings of labels that training also sees); the rest to train. Speech and music
@@ -35,7 +36,7 @@ class SplitItem:
     cls: str
     label: str
     group: str
-    rule_split: str  # "auto", "test" or "train"
+    rule_split: str  # "auto", "test", "train" or "valid"
 
 
 def group_number(group: str, seed: int) -> float:

@@ -122,6 +122,50 @@ def test_packages_that_only_add_training_material_are_labelled_train(package, pa
     assert found is None or found.split == "train"
 
 
+@pytest.mark.parametrize(
+    "package, path, expected",
+    [
+        ("asterisk-prompt-it-menardi-wav", "/usr/share/asterisk/sounds/it_IT_f_Menardi/vm-goodbye.wav",
+         ("speech", "Italian speech")),
+        ("flare-game", "/usr/share/games/flare/mods/fantasycore/music/town_theme.ogg",
+         ("music", "orchestral music")),
+        ("flare-game", "/usr/share/games/flare/mods/fantasycore/music/wind_ambient.ogg", ("sfx", "wind")),
+        ("flare-game", "/usr/share/games/flare/mods/fantasycore/soundfx/enemies/zombie_die.ogg",
+         ("sfx", "monster growl")),
+        ("marsshooter-data", "/usr/share/games/marsshooter/audio/announcer/niceOne.wav",
+         ("speech", "English speech")),
+        ("openarena-data", "/usr/share/games/openarena/missionpack/mp-pak0.pk3/sound/voices/rott/"
+         "followme.ogg", ("speech", "English speech")),
+        ("warzone2100-data", "/usr/share/games/warzone2100/base.wz/audio/sfx/explons/lrgexpl.ogg",
+         ("sfx", "explosion")),
+        ("warzone2100-data", "/usr/share/games/warzone2100/base.wz/audio/taunts/taunt2/haha2.ogg",
+         ("speech", "English speech")),
+        # synthetic voices (festival) and sounds of unclear content are not used
+        ("openarena-data", "/usr/share/games/openarena/missionpack/mp-pak0.pk3/sound/voices/"
+         "festivoxmale/followme.ogg", None),
+        ("flare-game", "/usr/share/games/flare/mods/fantasycore/soundfx/powers/timestop.ogg", None),
+    ],
+)
+def test_held_out_selection_sources_are_labelled_valid(package, path, expected):
+    found = load_label_table().resolve(PackageFile(package, path, Path(path)))
+    assert (None if found is None else (found.cls, found.label)) == expected
+    assert found is None or found.split == "valid"
+
+
+def test_held_out_selection_set_shares_nothing_with_training():
+    """The `heldout` packages are not in `full`, every row of theirs says valid, and no other
+    package's row does (so the valid split of a `full` build stays as the splitter drew it)."""
+    table = load_label_table()
+    heldout = set(packages_for("heldout"))
+    assert not heldout & set(packages_for("full"))
+    for package in heldout:
+        rules = [rule for rule in table.rules_for(package) if rule.cls != "skip"]
+        assert rules and all(rule.split == "valid" for rule in rules), package
+    assert all(rule.package in heldout for rule in table.rules if rule.split == "valid")
+    open_labels = {rule.label for rule in table.rules if rule.cls == "sfx" and rule.split == "test"}
+    assert not open_labels & {rule.label for rule in table.rules if rule.split == "valid"}
+
+
 def test_label_table_resolves_paths_to_labels_captions_and_groups(fake_tree):
     table = load_label_table()
     tux = fake_tree / "tuxpaint-stamps-default"

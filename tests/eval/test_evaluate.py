@@ -230,3 +230,43 @@ def test_the_leakage_benchmark_follows_a_label_into_each_class_words_estimate(mi
                               "--kinds", "label", "--follow", label], capture_output=True, text=True,
                              env=env, timeout=300)
     assert refused.returncode == 2 and "--follow needs the class-word prompts" in refused.stderr
+
+
+def test_oracle_masks_stay_in_the_maskers_range_and_rebuild_each_stem():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("oracle_mask", REPO / "benchmarks" / "oracle_mask.py")
+    oracle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oracle)
+    stems = torch.tensor([[[1.0, 2.0, -1.0]], [[1.0, -1.0, -3.0]]])  # (n=2, d=1, t=3)
+    mix = stems.sum(0)  # 2, 1, -4
+    masks = oracle.oracle_masks(mix, stems)
+    for mask in masks.values():
+        assert mask.min() >= 0 and mask.max() <= 1
+    # best: the stem itself where it lies between 0 and the mixture, else the nearer of the two
+    torch.testing.assert_close(masks["best"] * mix, torch.tensor([[[1.0, 1.0, -1.0]], [[1.0, 0.0, -3.0]]]))
+    torch.testing.assert_close(masks["ratio"].sum(0), torch.ones(1, 3))
+
+
+def test_the_oracle_mask_benchmark_separates_the_starter_codecs_latent_well(tmp_path):
+    rng = np.random.default_rng(0)
+    stems = [0.3 * SyntheticBank(cls, 16000).crop(0, 16000, rng) for cls in ("speech", "music", "sfx")]
+    (tmp_path / "stems").mkdir()
+    sources = []
+    for k, (cls, stem) in enumerate(zip(("speech", "music", "sfx"), stems)):
+        sf.write(tmp_path / f"stems/{k}.wav", stem, 16000, subtype="FLOAT")
+        sources.append({"path": f"stems/{k}.wav", "class": cls, "label": cls, "caption": cls})
+    sf.write(tmp_path / "mix.wav", np.sum(stems, axis=0), 16000, subtype="FLOAT")
+    manifest = tmp_path / "mixtures.jsonl"
+    manifest.write_text(json.dumps({"id": "m", "mixture": "mix.wav", "sources": sources}) + "\n")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "oracle_mask.py"), "--model", "starter-16k",
+                           "--manifest", str(manifest)], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    means = {(name, floor): float(value) for name, floor, value
+             in re.findall(r"^(best|ratio) +mask, floor (\S+):.*mean\s+(\S+)$", done.stdout, re.MULTILINE)}
+    assert set(means) == {("best", "0.000"), ("best", "0.020"), ("ratio", "0.000"), ("ratio", "0.020")}
+    # the MDCT-like latent of the starter codec separates these stems far above the mixture (0 dB)
+    assert means[("ratio", "0.000")] > 8.0
+    assert means[("best", "0.000")] >= means[("ratio", "0.000")]
+    assert means[("best", "0.020")] <= means[("best", "0.000")]

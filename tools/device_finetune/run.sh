@@ -5,7 +5,7 @@
 # are at most 16 MiB each). Join them with `cat masker-A.part0* > masker-A.safetensors`.
 # env: PY (python), WHL (wheel folder: soundfile, soxr, pyloudnorm, cffi, pycparser, platformdirs,
 # descript-audio-codec), DEVICE_DATA (pack.py's folder), T (seconds per run), DEVICE, WORKERS,
-# CE (checkpoint every), OUT
+# CE (checkpoint every), OUT, RUN_A / RUN_B / RUN_C (below)
 source tools/device_finetune/setup.sh || exit
 COMMON=(train configs/starter-16k.yaml --set model.base=starter-16k --set 'model.prompt_encoders=[]'
   --set loss.kind=latent --set data.manifest=/tmp/data-gpu/sources.jsonl --set data.valid_items=0
@@ -14,13 +14,20 @@ COMMON=(train configs/starter-16k.yaml --set model.base=starter-16k --set 'model
   --set data.mixing.gain_db=6.0 --set run.checkpoint_every=${CE:-250} --set run.keep_checkpoints=true
   --set run.linear_encoder=true --set data.mixing.speed_range=0.15 --set data.mixing.eq_db=6.0
   --set 'data.mixing.duration_weight_seconds={music: 30.0, sfx: 4.0}' --set run.log_every=50 --set run.tensorboard=false --set 'run.amp="off"')
-timeout $T $PY $HERE/launch.py "${COMMON[@]}" --set run.out_dir=/tmp/runs-gpu/A --set run.seed=11 \
-  --set run.batch_size=8 --set data.mixing.crop_seconds=4.0 --set optim.lr=1e-4 > /tmp/train-A.log 2>&1 &
-timeout $T $PY $HERE/launch.py "${COMMON[@]}" --set run.out_dir=/tmp/runs-gpu/B --set run.seed=12 \
-  --set run.batch_size=6 --set data.mixing.crop_seconds=6.0 --set optim.lr=1e-4 > /tmp/train-B.log 2>&1 &
-timeout $T $PY $HERE/launch.py "${COMMON[@]}" --set run.out_dir=/tmp/runs-gpu/C --set run.seed=13 \
-  --set run.batch_size=8 --set data.mixing.crop_seconds=4.0 --set optim.lr=2e-4 \
-  --set "data.mixing.balance_labels=[sfx]" --set data.mixing.gain_db=9.0 > /tmp/train-C.log 2>&1 &
+# Each run's own settings; override one with e.g. RUN_A="run.batch_size=8 optim.lr=3e-5" (space-separated
+# key=value pairs, no spaces inside a value). The defaults are the first GPU session's runs.
+RUN_A=${RUN_A:-"run.batch_size=8 data.mixing.crop_seconds=4.0 optim.lr=1e-4"}
+RUN_B=${RUN_B:-"run.batch_size=6 data.mixing.crop_seconds=6.0 optim.lr=1e-4"}
+RUN_C=${RUN_C:-"run.batch_size=8 data.mixing.crop_seconds=4.0 optim.lr=2e-4 data.mixing.balance_labels=[sfx] data.mixing.gain_db=9.0"}
+seed=11
+for r in A B C; do
+  sets=(); spec=RUN_$r
+  for kv in ${!spec}; do sets+=(--set "$kv"); done
+  echo "run $r: ${!spec}"
+  timeout $T $PY $HERE/launch.py "${COMMON[@]}" --set run.out_dir=/tmp/runs-gpu/$r --set run.seed=$seed \
+    "${sets[@]}" > /tmp/train-$r.log 2>&1 &
+  seed=$((seed + 1))
+done
 wait
 date +%T
 for r in A B C; do
