@@ -270,3 +270,25 @@ def test_the_oracle_mask_benchmark_separates_the_starter_codecs_latent_well(tmp_
     assert means[("ratio", "0.000")] > 8.0
     assert means[("best", "0.000")] >= means[("ratio", "0.000")]
     assert means[("best", "0.020")] <= means[("best", "0.000")]
+
+
+def test_compare_results_pairs_the_sources_both_runs_scored(tmp_path):
+    rows_a, rows_b = [], []
+    for i in range(4):
+        for source, cls in enumerate(("speech", "music", "sfx")):
+            base = {"id": f"m{i}", "source": source, "class": cls, "kind": "class"}
+            rows_a.append({**base, "si_sdri": float(i)})
+            rows_b.append({**base, "si_sdri": float(i) + source + (0.5 if i % 2 else -0.5)})
+    rows_b.append({"id": "m9", "source": 0, "class": "speech", "kind": "class", "si_sdri": 99.0})  # unpaired
+    for name, rows in (("a", rows_a), ("b", rows_b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"rows": rows}))
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare_results.py"),
+                           str(tmp_path / "a.json"), str(tmp_path / "b.json")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # differences per class: source index +- 0.5 (std 0.577, n 4 -> se 0.289); mean over classes 1.0
+    assert "class    mean over classes +1.00 +- 0.17" in done.stdout
+    assert "speech +0.00 +- 0.29 (n 4)" in done.stdout and "sfx +2.00 +- 0.29 (n 4)" in done.stdout
+    (tmp_path / "c.json").write_text(json.dumps({"rows": [{**rows_a[0], "kind": "audio"}]}))
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare_results.py"),
+                           str(tmp_path / "a.json"), str(tmp_path / "c.json")], capture_output=True, text=True)
+    assert done.returncode != 0 and "share no scored" in done.stderr
