@@ -65,6 +65,28 @@ def test_pack_then_unpack_gives_every_record_its_excerpt(tmp_path):
         decoded, _ = sf.read(out / row["path"])
         # lossy but aligned: the excerpt, not a neighbour's samples
         assert np.corrcoef(original, decoded)[0, 1] > 0.5
+    assert not (out / "sources-first.jsonl").exists()  # one excerpt each: no control manifest
+
+
+def test_long_music_gives_excerpts_from_different_stretches_and_a_control_manifest(tmp_path):
+    pack, unpack = _load("pack"), _load("unpack")
+    corpus, packed, out = tmp_path / "corpus", tmp_path / "packed", tmp_path / "unpacked"
+    _corpus(corpus)
+    packed.mkdir()
+    index = pack.pack_audio(corpus, packed, n_speech=2, caps={"music": 5.0, "sfx": 8.0}, seed=1,
+                            compression=0.5, music_excerpts=3)
+    piano = [r for r in index if r["path"] == "audio/3.flac"]  # 12 s: room for two of 5 s, not three
+    assert len(piano) == 2 and [bool(r.get("extra_excerpt")) for r in piano] == [False, True]
+    assert piano[0]["excerpt_start"] <= 1 * 16000 and piano[1]["excerpt_start"] >= 6 * 16000
+    assert sum(r["path"] == "audio/4.flac" for r in index) == 1  # 2 s: one, whole
+    assert all(sum(r["path"] == p for r in index) == 1 for p in ("audio/5.flac", "audio/6.flac"))  # sfx: one
+
+    assert unpack.main(packed, out) == 0
+    rows = [json.loads(line) for line in open(out / "sources.jsonl")]
+    first = [json.loads(line) for line in open(out / "sources-first.jsonl")]
+    assert len(rows) == len(index) == 8 and len(first) == 7
+    assert all("extra_excerpt" not in row for row in rows)
+    assert sorted(r["caption"] for r in first) == sorted({r["caption"] for r in rows})
 
 
 def test_text_table_holds_every_prompt_the_records_can_give(tmp_path):

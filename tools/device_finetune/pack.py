@@ -8,7 +8,9 @@ writes into ``--out``: one Ogg Opus stream per class of training recordings (``s
 stream), ``text_table.pt`` (the text encoder's embedding of every text prompt those records can give
 under the default templates) and ``mel-16000-512-64.npy`` (the starter audio encoder's mel filterbank).
 Speech is a random subset of utterances; music and sound effects are every training recording, each
-cut to one random excerpt of at most ``--music-seconds`` / ``--sfx-seconds``.
+cut to one random excerpt of at most ``--music-seconds`` / ``--sfx-seconds`` (music recordings long
+enough: ``--music-excerpts`` excerpts from different stretches; ``unpack.py`` then also writes a
+manifest of the first excerpts only, for a control run).
 """
 
 from __future__ import annotations
@@ -24,9 +26,20 @@ from codecsep_mm.data.manifest import CLASSES
 RATE = 16000
 
 
+def excerpt_starts(frames: int, want: int, count: int, rng) -> list[int]:
+    """Starts of ``count`` excerpts of ``want`` frames, one at random in each of ``count`` equal
+    stretches of a recording of ``frames`` frames (fewer when the recording is too short)."""
+    count = max(1, min(count, frames // max(want, 1)))
+    stretch = frames // count
+    return [k * stretch + int(rng.integers(0, stretch - want + 1)) if stretch >= want
+            else int(rng.integers(0, frames - want + 1)) for k in range(count)]
+
+
 def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], seed: int,
-               compression: float) -> list[dict]:
-    """Write the per-class Opus streams and ``index.jsonl.gz``; returns the index rows."""
+               compression: float, music_excerpts: int = 1) -> list[dict]:
+    """Write the per-class Opus streams and ``index.jsonl.gz``; returns the index rows. A music
+    recording long enough gives ``music_excerpts`` excerpts; the rows of all but its first say
+    ``extra_excerpt``."""
     import gzip
 
     import soundfile as sf
@@ -46,16 +59,19 @@ def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], s
             if info.samplerate != RATE or info.channels != 1:
                 raise SystemExit(f"{r['path']}: expected 16 kHz mono, got {info.samplerate} Hz x {info.channels}")
             want = min(info.frames, int(caps.get(cls, 1e9) * RATE))
-            start = int(rng.integers(0, info.frames - want + 1))
-            wav, _ = sf.read(corpus / r["path"], start=start, stop=start + want, dtype="float32")
-            parts.append(wav)
-            index.append({**r, "offset": offset, "frames": len(wav), "excerpt_start": start, "stream": cls})
-            offset += len(wav)
+            starts = excerpt_starts(info.frames, want, music_excerpts if cls == "music" else 1, rng)
+            for k, start in enumerate(starts):
+                wav, _ = sf.read(corpus / r["path"], start=start, stop=start + want, dtype="float32")
+                parts.append(wav)
+                index.append({**r, "offset": offset, "frames": len(wav), "excerpt_start": start,
+                              "stream": cls, **({"extra_excerpt": True} if k else {})})
+                offset += len(wav)
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
         sf.write(out / f"{cls}.opus", audio, RATE, format="OGG", subtype="OPUS",
                  compression_level=compression)
         size = (out / f"{cls}.opus").stat().st_size
-        print(f"{cls}: {len(recs)} recordings, {len(audio) / RATE:.0f} s, {size / 1e6:.2f} MB")
+        excerpts = sum(1 for row in index if row["stream"] == cls)
+        print(f"{cls}: {len(recs)} recordings, {excerpts} excerpts, {len(audio) / RATE:.0f} s, {size / 1e6:.2f} MB")
     with gzip.open(out / "index.jsonl.gz", "wt") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in index)
     return index
@@ -89,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speech", type=int, default=1500, help="utterances of speech")
     parser.add_argument("--music-seconds", type=float, default=5.0)
     parser.add_argument("--sfx-seconds", type=float, default=8.0)
+    parser.add_argument("--music-excerpts", type=int, default=1,
+                        help="excerpts of each music recording long enough for them (from different stretches)")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--compression", type=float, default=0.95, help="libsndfile's Opus compression level")
     parser.add_argument("--text-encoder", default="minilm-text")
@@ -97,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.corpus}: no sources.jsonl; give a folder made by `codecsep-mm data build`")
     args.out.mkdir(parents=True, exist_ok=True)
     caps = {"music": args.music_seconds, "sfx": args.sfx_seconds}
-    index = pack_audio(args.corpus, args.out, args.speech, caps, args.seed, args.compression)
+    index = pack_audio(args.corpus, args.out, args.speech, caps, args.seed, args.compression,
+                       args.music_excerpts)
     table = text_table(index, args.text_encoder)
     torch.save(table, args.out / "text_table.pt")
     print(f"text table: {len(table['texts'])} prompts")

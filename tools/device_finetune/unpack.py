@@ -1,4 +1,5 @@
-"""On the GPU machine: the packed Opus streams -> one WAV per record and a ``sources.jsonl`` for them.
+"""On the GPU machine: the packed Opus streams -> one WAV per record and a ``sources.jsonl`` for them
+(and ``sources-first.jsonl``, without the extra music excerpts, when the pack has them).
 
     python tools/device_finetune/unpack.py .gpu /tmp/data-gpu
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from codecsep_mm.data.manifest import CLASSES
 
-DROPPED = ("offset", "frames", "excerpt_start", "stream", "sha256")
+DROPPED = ("offset", "frames", "excerpt_start", "stream", "sha256", "extra_excerpt")
 
 
 def unpack(src: Path, out: Path, cls: str) -> list[dict]:
@@ -31,7 +32,8 @@ def unpack(src: Path, out: Path, cls: str) -> list[dict]:
         path = out / "audio" / f"{cls}-{i:05d}.wav"
         sf.write(path, clip, rate, subtype="PCM_16")
         keep = {k: v for k, v in r.items() if k not in DROPPED}
-        written.append({**keep, "path": str(path.relative_to(out)), "duration": round(len(clip) / rate, 4)})
+        row = {**keep, "path": str(path.relative_to(out)), "duration": round(len(clip) / rate, 4)}
+        written.append((row, bool(r.get("extra_excerpt"))))
     return written
 
 
@@ -39,11 +41,13 @@ def main(src: Path, out: Path) -> int:
     (out / "audio").mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(len(CLASSES)) as pool:
         parts = list(pool.map(unpack, [src] * len(CLASSES), [out] * len(CLASSES), CLASSES))
+    rows = [pair for part in parts for pair in part]
     with open(out / "sources.jsonl", "w") as handle:
-        for part in parts:
-            for row in part:
-                handle.write(json.dumps(row) + "\n")
-    print("unpacked", sum(map(len, parts)), "records")
+        handle.writelines(json.dumps(row) + "\n" for row, _ in rows)
+    if any(extra for _, extra in rows):  # a control manifest: one excerpt per recording
+        with open(out / "sources-first.jsonl", "w") as handle:
+            handle.writelines(json.dumps(row) + "\n" for row, extra in rows if not extra)
+    print("unpacked", len(rows), "records")
     return 0
 
 
