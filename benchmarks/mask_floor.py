@@ -36,13 +36,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    import numpy as np
     import torch
 
     from codecsep_mm import Separator
     from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import separate_each
     from codecsep_mm.eval.metrics import score
+    from codecsep_mm.eval.report import class_means_line
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -64,9 +64,8 @@ def main() -> None:
     print("mean SI-SDRi (dB), speech / music / sfx, and the mean over the classes")
     for kind in kinds:
         for floor in floors:
-            per = [float(np.mean(scores[(floor, kind, c)])) for c in CLASSES if scores[(floor, kind, c)]]
-            print(f"{kind:8s} floor {floor:.3f}: " + " / ".join(f"{v:6.2f}" for v in per)
-                  + f"   mean {np.mean(per):6.2f}", flush=True)
+            by_class = {c: scores[(floor, kind, c)] for c in CLASSES}
+            print(class_means_line(f"{kind:8s} floor {floor:.3f}:", by_class), flush=True)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,6 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-CLASSES = ("speech", "music", "sfx")
-
 
 def oracle_masks(mix_latent, stem_latents):
     """``(d, t)`` mixture latent, ``(n, d, t)`` stem latents -> ``{"best", "ratio"}`` masks ``(n, d, t)``,
@@ -55,8 +53,9 @@ def main() -> None:
 
     from codecsep_mm import Separator
     from codecsep_mm.audio import load_audio, resample
-    from codecsep_mm.data.manifest import read_mixtures
+    from codecsep_mm.data.manifest import CLASSES, read_mixtures
     from codecsep_mm.eval.metrics import mono, score
+    from codecsep_mm.eval.report import class_means_line
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -86,9 +85,8 @@ def main() -> None:
     print("mean SI-SDRi (dB), speech / music / sfx, and the mean over the classes")
     for name in ("best", "ratio"):
         for f in floors:
-            per = [float(np.mean(scores[(name, f, c)])) for c in CLASSES if scores[(name, f, c)]]
-            print(f"{name:5s} mask, floor {f:.3f}: " + " / ".join(f"{v:6.2f}" for v in per)
-                  + f"   mean {np.mean(per):6.2f}", flush=True)
+            by_class = {c: scores[(name, f, c)] for c in CLASSES}
+            print(class_means_line(f"{name:5s} mask, floor {f:.3f}:", by_class), flush=True)
 
 
 if __name__ == "__main__":

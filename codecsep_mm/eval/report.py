@@ -5,10 +5,23 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from statistics import fmean
 from typing import Any
 
 from codecsep_mm.data.manifest import CLASSES
 from codecsep_mm.eval.evaluate import PROMPT_KINDS, EvalResults
+
+
+def class_means_line(title: str, by_class: dict[str, list[float]]) -> str:
+    """``title``, the mean of each class's values (speech / music / sfx, those with any) and their
+    mean over the classes, as the benchmark scripts print them.
+
+    Example:
+        >>> class_means_line("class floor 0.020:", {"speech": [6.0, 8.0], "music": [2.0], "sfx": [4.0]})
+        'class floor 0.020:   7.00 /   2.00 /   4.00   mean   4.33'
+    """
+    per = [fmean(by_class[c]) for c in CLASSES if by_class.get(c)]
+    return f"{title} " + " / ".join(f"{v:6.2f}" for v in per) + f"   mean {fmean(per):6.2f}"
 
 
 def to_markdown(results: EvalResults) -> str:
