@@ -39,13 +39,20 @@ def _corpus(root: Path) -> None:
     (root / "sources.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_pack_then_unpack_gives_every_record_its_excerpt(tmp_path):
-    pack, unpack = _load("pack"), _load("unpack")
-    corpus, packed, out = tmp_path / "corpus", tmp_path / "packed", tmp_path / "unpacked"
+def _pack(tmp_path: Path, **options) -> tuple[list[dict], Path, Path]:
+    """The fake corpus packed (two speech utterances, music cut to 5 s, sound effects to 8 s):
+    the index, the corpus folder and the packed folder."""
+    corpus, packed = tmp_path / "corpus", tmp_path / "packed"
     _corpus(corpus)
     packed.mkdir()
-    index = pack.pack_audio(corpus, packed, n_speech=2, caps={"music": 5.0, "sfx": 8.0}, seed=1,
-                            compression=0.5)
+    index = _load("pack").pack_audio(corpus, packed, n_speech=2, caps={"music": 5.0, "sfx": 8.0}, seed=1,
+                                     compression=0.5, **options)
+    return index, corpus, packed
+
+
+def test_pack_then_unpack_gives_every_record_its_excerpt(tmp_path):
+    unpack, out = _load("unpack"), tmp_path / "unpacked"
+    index, corpus, packed = _pack(tmp_path)
     assert [r["class"] for r in index].count("speech") == 2  # a subset; the valid split never
     frames = {r["path"]: r["frames"] for r in index}
     assert frames["audio/3.flac"] == 5 * 16000 and frames["audio/5.flac"] == 8 * 16000  # excerpts
@@ -69,12 +76,8 @@ def test_pack_then_unpack_gives_every_record_its_excerpt(tmp_path):
 
 
 def test_long_music_gives_excerpts_from_different_stretches_and_a_control_manifest(tmp_path):
-    pack, unpack = _load("pack"), _load("unpack")
-    corpus, packed, out = tmp_path / "corpus", tmp_path / "packed", tmp_path / "unpacked"
-    _corpus(corpus)
-    packed.mkdir()
-    index = pack.pack_audio(corpus, packed, n_speech=2, caps={"music": 5.0, "sfx": 8.0}, seed=1,
-                            compression=0.5, music_excerpts=3)
+    unpack, out = _load("unpack"), tmp_path / "unpacked"
+    index, _, packed = _pack(tmp_path, music_excerpts=3)
     piano = [r for r in index if r["path"] == "audio/3.flac"]  # 12 s: room for two of 5 s, not three
     assert len(piano) == 2 and [bool(r.get("extra_excerpt")) for r in piano] == [False, True]
     assert piano[0]["excerpt_start"] <= 1 * 16000 and piano[1]["excerpt_start"] >= 6 * 16000
