@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("wav", "flac"), default="wav")
     p.add_argument("--chunk-seconds", type=_chunk_seconds, default=None, metavar="S",
                    help="chunk length for long inputs (0 = whole file at once)")
-    mask_floor_arg(p)
+    separation_args(p)
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=cmd_separate)
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN.dac")
     _model_args(p)
     _prompt_args(p)
-    mask_floor_arg(p)
+    separation_args(p)
     p.add_argument("--residual", action="store_true")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR")
     p.add_argument("--json", action="store_true")
@@ -175,16 +175,32 @@ def _configure_prompts(separator, args) -> None:
         separator.add_prompt_encoder(encoder, projections.get(encoder.space))
 
 
-def mask_floor_arg(p: argparse.ArgumentParser) -> None:
+def separation_args(p: argparse.ArgumentParser) -> None:
+    """``--mask-floor`` and ``--input-lufs``: the model's separation settings, overridden."""
     p.add_argument("--mask-floor", type=_mask_floor, default=None, metavar="F",
                    help="lift every mask to at least F (0 to below 1), so that a source the model "
                         "does not recognise comes out as a quiet mixture, not silence; default: the model's")
+    p.add_argument("--input-lufs", type=_input_lufs, default=None, metavar="LUFS",
+                   help="the loudness the masker reads each window at (-70 to 0), or 'off' to read it "
+                        "as it is; default: the model's (the loudness of its training mixtures)")
 
 
 def _mask_floor(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text}: the mask floor must be at least 0 and below 1")
+    return value
+
+
+def _input_lufs(text: str) -> float | str:
+    if text.strip().lower() == "off":
+        return "off"
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -70.0 <= value <= 0.0:
+        raise argparse.ArgumentTypeError(f"{text}: give a loudness from -70 to 0 LUFS, or 'off'")
     return value
 
 
@@ -199,13 +215,16 @@ def _load(args):
     from codecsep_mm.separator import Separator
 
     separator = Separator.from_pretrained(args.model, device=args.device, random_weights=args.random_weights)
-    return with_mask_floor(separator, getattr(args, "mask_floor", None))
+    return with_separation_args(separator, args)
 
 
-def with_mask_floor(separator, floor: float | None):
-    """``separator`` with ``--mask-floor`` applied (``None``: the model's own)."""
+def with_separation_args(separator, args: argparse.Namespace):
+    """``separator`` with ``--mask-floor`` and ``--input-lufs`` applied (absent: the model's own)."""
+    floor, lufs = getattr(args, "mask_floor", None), getattr(args, "input_lufs", None)
     if floor is not None:
         separator.settings = dataclasses.replace(separator.settings, mask_floor=floor)
+    if lufs is not None:
+        separator.settings = dataclasses.replace(separator.settings, input_lufs=None if lufs == "off" else lufs)
     return separator
 
 

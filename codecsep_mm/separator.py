@@ -18,7 +18,7 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
-from codecsep_mm.audio import check_waveform, load_audio, resample
+from codecsep_mm.audio import check_waveform, load_audio, loudness_lufs, resample
 from codecsep_mm.codecs import CodeStream
 from codecsep_mm.config import from_dict
 from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
@@ -26,6 +26,7 @@ from codecsep_mm.masker import FiLMTransformerMasker
 from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, release_memory
 
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
+INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window for the masker
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,34 @@ class SeparationSettings:
             so a stem keeps a faint copy of the mixture: where the masker does not recognise a
             source and masks it out, the estimate is a quiet mixture instead of near-silence.
             0 (the default) is the masker's own mask; a model stores the value it was tuned with.
+        input_lufs: the loudness (LUFS, ITU-R BS.1770) the masker reads each window at: the
+            window's latent is scaled by the gain that brings the window to it (at most
+            ``INPUT_GAIN_LIMIT_DB`` either way) before the masker computes its mask, and the mask
+            is applied to the latent as it is, so the stems keep the input's level. A masker
+            trained on mixtures of one loudness separates worse at others; a model stores the
+            loudness of its training mixtures. ``None`` (the default): the latent as it is. In
+            code-stream mode the gain comes from the whole input's loudness recorded in the stream.
     """
 
     chunk_seconds: float | None = 10.0
     overlap_seconds: float = 0.5
     context_seconds: float = 0.5
     mask_floor: float = 0.0
+    input_lufs: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mask_floor < 1.0:
             raise ConfigError(f"mask_floor is {self.mask_floor}; it must be at least 0 and below 1 (0: off)")
+        if self.input_lufs is not None and not -70.0 <= self.input_lufs <= 0.0:
+            raise ConfigError(f"input_lufs is {self.input_lufs}; it must be between -70 and 0 LUFS, or null (off)")
+
+    def input_gain(self, loudness: float) -> float:
+        """The linear gain the masker's input gets for audio of ``loudness`` LUFS (1 when off or
+        when the audio is silent)."""
+        if self.input_lufs is None or not math.isfinite(loudness):
+            return 1.0
+        gain_db = min(max(self.input_lufs - loudness, -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB)
+        return float(10 ** (gain_db / 20))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
@@ -373,21 +392,21 @@ class Separator(nn.Module):
             )
         return windows
 
-    def mask_latent(self, latent: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def mask_latent(self, latent: torch.Tensor, cond: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
         """``latent (b, d, t)``, ``cond (n, k)`` -> masked latents ``(n, b, d, t)`` (with the settings'
-        ``mask_floor``)."""
+        ``mask_floor``). ``gain (b,)``: the masker reads ``latent * gain`` (see ``input_lufs``); the
+        mask multiplies the latent as it is."""
         n, b = cond.shape[0], latent.shape[0]
-        masked = self.masker.separate(
-            repeat(latent, "b d t -> (n b) d t", n=n), repeat(cond, "n k -> (n b) k", b=b)
-        )
-        masked = rearrange(masked, "(n b) d t -> n b d t", n=n)
+        heard = latent if gain is None else latent * gain.to(latent)[:, None, None]
+        masks = self.masker(repeat(heard, "b d t -> (n b) d t", n=n), repeat(cond, "n k -> (n b) k", b=b))
+        masked = latent[None] * rearrange(masks, "(n b) d t -> n b d t", n=n)
         floor = self.settings.mask_floor
         return masked if not floor else floor * latent[None] + (1.0 - floor) * masked
 
-    def _stem_latents(self, latent, cond, residual: bool, negative=None) -> torch.Tensor:
+    def _stem_latents(self, latent, cond, residual: bool, negative=None, gain=None) -> torch.Tensor:
         """Stem latents ``(n [+1], b, d, t)``: masked (or complement for negative queries), and
-        the residual: the latent minus every positive stem."""
-        masked = self.mask_latent(latent, cond)
+        the residual: the latent minus every positive stem. ``gain``: see :meth:`mask_latent`."""
+        masked = self.mask_latent(latent, cond, gain)
         negative = torch.tensor(negative or [False] * len(masked), device=latent.device)
         stems = torch.where(negative[:, None, None, None], latent[None] - masked, masked)
         if residual:
@@ -405,7 +424,8 @@ class Separator(nn.Module):
         windows = self._plan(n_frames, chunk_seconds)
         for index, window in enumerate(_progress(windows, progress, "separating")):
             segment = _segment(wav, window.context_start * hop, window.context_stop * hop)
-            stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative)
+            gain = self._window_gain(segment)
+            stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative, gain)
             decoded = self.codec.decode(rearrange(stems, "n b d t -> (n b) d t"))
             decoded = rearrange(decoded, "(n b) 1 s -> n b s", n=n_out)
             core = decoded[..., (window.start - window.context_start) * hop :]
@@ -417,6 +437,13 @@ class Separator(nn.Module):
             out[..., start : start + block.shape[-1]] = block
             release_memory()
         return out
+
+    def _window_gain(self, segment: torch.Tensor) -> torch.Tensor | None:
+        """``segment (b, 1, s)`` -> the masker's input gain per signal ``(b,)`` (``None``: off)."""
+        if self.settings.input_lufs is None:
+            return None
+        signals = segment[:, 0].float().cpu().numpy()
+        return torch.tensor([self.settings.input_gain(loudness_lufs(x, self.sample_rate)) for x in signals])
 
     # ------------------------------------------------------------------------ code-stream mode
     @torch.inference_mode()
@@ -494,9 +521,11 @@ class Separator(nn.Module):
         outputs: list[list[torch.Tensor]] = [[] for _ in range(n_out)]
         energy = torch.zeros(n_out + 1, dtype=torch.float64)
         overlap_add = OverlapAdd()
+        level = NORMALIZED_DB if stream.normalized else stream.input_db
+        gain = None if self.settings.input_lufs is None else torch.tensor([self.settings.input_gain(level)])
         for index, window in enumerate(windows):
             latent = self.codec.dequantize(codes[..., window.context_start : window.context_stop])
-            stems = self._stem_latents(latent, cond, residual, negative)
+            stems = self._stem_latents(latent, cond, residual, negative, gain)
             lo, hi = window.start - window.context_start, window.stop - window.context_start
             core = torch.cat([stems[..., lo:hi], latent[None, ..., lo:hi]])
             overlap_add.add(window.start, core.float(), fade_weights(hi - lo, window.fade_in, window.fade_out))

@@ -86,6 +86,22 @@ def test_a_mask_floor_from_the_command_line(capsys, wav_file, tmp_path):
     assert not (tmp_path / "bad").exists() and digest(wav_file) == before
 
 
+def test_the_input_loudness_from_the_command_line(capsys, wav_file, tmp_path):
+    base = ["separate", wav_file, "--text", "speech"]
+    outputs = {}
+    for name, value in (("quiet", "-40"), ("off", "off"), ("loud", "-10")):
+        assert run(capsys, *base, "--input-lufs", value, "-o", tmp_path / name)[0] == 0
+        outputs[name] = sf.read(tmp_path / name / "mix" / "speech.wav")[0]
+    assert not np.allclose(outputs["quiet"], outputs["loud"], atol=1e-3)
+    before = digest(wav_file)
+    for bad in ("5", "loud"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in [*base, "--input-lufs", bad, "-o", tmp_path / "bad"]])
+        assert exit_info.value.code == 2
+        assert "give a loudness from -70 to 0 LUFS, or 'off'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() and digest(wav_file) == before
+
+
 def test_models_and_profile(capsys):
     code, out, _ = run(capsys, "models", "--json")
     rows = {row["name"]: row for row in json.loads(out)}

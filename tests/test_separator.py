@@ -86,6 +86,48 @@ def test_a_mask_floor_blends_each_masked_latent_with_the_mixture_latent(tmp_path
             SeparationSettings(mask_floor=bad)
 
 
+def test_input_loudness_scales_what_the_masker_reads_not_the_stems(tmp_path):
+    own = Separator.from_pretrained("tiny")  # its settings change below
+    latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
+    cond, _ = own.encode_prompts(["a", "b"])
+    heard = []
+    original = own.masker.forward
+    own.masker.forward = lambda z, c: heard.append(z) or original(z, c)
+    plain = own.mask_latent(latent, cond)
+    gain = torch.tensor([3.0])
+    boosted = own.mask_latent(latent, cond, gain)
+    assert torch.allclose(heard[1], 3.0 * heard[0])  # the masker read the latent 3 times louder
+    # a louder copy of the input, read at the same level, gives the same masks: stems scale with it
+    assert torch.allclose(own.mask_latent(2.0 * latent, cond, gain / 2.0), 2.0 * boosted, atol=1e-5)
+    assert not torch.allclose(boosted, plain, atol=1e-3)
+    assert own._window_gain(torch.ones(1, 1, 16000)) is None  # off by default
+    own.settings = dataclasses.replace(own.settings, input_lufs=-27.0)
+    segment = torch.from_numpy(tone_mix(2.0))[None]
+    quiet, loud = own._window_gain(segment), own._window_gain(4.0 * segment)
+    assert torch.allclose(quiet, 4.0 * loud, rtol=1e-4)
+    assert own._window_gain(torch.zeros(2, 1, 16000)).tolist() == [1.0, 1.0]  # silence: left alone
+    assert own.settings.input_gain(-100.0) == pytest.approx(10 ** (30 / 20))  # at most +30 dB
+    own.save_pretrained(tmp_path / "model")
+    assert Separator.from_pretrained(tmp_path / "model").settings.input_lufs == -27.0
+    for bad in (-80.0, 3.0):
+        with pytest.raises(ConfigError, match="input_lufs"):
+            SeparationSettings(input_lufs=bad)
+
+
+def test_code_stream_reads_its_input_at_the_loudness_recorded_in_the_stream(tmp_path):
+    own = Separator.from_pretrained("tiny")  # its settings change below
+    stream = own.encode_codes(tone_mix(2.0))
+    louder = dataclasses.replace(stream, input_db=stream.input_db + 12.0)
+    assert (own.separate_codes(stream, ["a"])["a"].codes == own.separate_codes(louder, ["a"])["a"].codes).all()
+    own.settings = dataclasses.replace(own.settings, input_lufs=-27.0)
+    heard = []
+    original = own.masker.forward
+    own.masker.forward = lambda z, c: heard.append(z.abs().mean()) or original(z, c)
+    own.separate_codes(stream, ["a"])
+    own.separate_codes(louder, ["a"])
+    assert float(heard[0] / heard[1]) == pytest.approx(10 ** (12 / 20), rel=1e-4)
+
+
 def test_chunked_matches_whole_file_away_from_edges(sep):
     wav = tone_mix(8.0, seed=3)
     whole = sep.separate(wav, ["a dog"], chunk_seconds=None).stems
@@ -95,7 +137,7 @@ def test_chunked_matches_whole_file_away_from_edges(sep):
 
 
 def test_chunking_is_exact_for_the_codec_path(sep, monkeypatch):
-    monkeypatch.setattr(sep.masker, "separate", lambda latent, cond: latent)
+    monkeypatch.setattr(sep.masker, "forward", lambda latent, cond: torch.ones_like(latent))
     wav = tone_mix(6.0, seed=1)
     whole = sep.separate(wav, ["x"], chunk_seconds=None).stems
     chunked = sep.separate(wav, ["x"], chunk_seconds=1.0).stems

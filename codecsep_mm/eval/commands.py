@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from codecsep_mm.cli import mask_floor_arg
+    from codecsep_mm.cli import separation_args
 
     p = sub.add_parser(
         "eval", help="score a model on rendered mixtures: SI-SDR, SI-SDRi, SDR by class and prompt",
@@ -25,7 +25,7 @@ def register(sub) -> None:
     p.add_argument("--window-seconds", type=_window, default=None, metavar="SECONDS",
                    help="separate in windows of this length (chunk plus context), instead of the "
                         "model's own separation settings")
-    mask_floor_arg(p)
+    separation_args(p)
     p.add_argument("--no-sdr", action="store_true", help="skip SDR (the slowest metric)")
     p.add_argument("--no-upper-bound", action="store_true", help="skip the codec-resynthesis bound")
     p.add_argument("--device", default="cpu")
@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from codecsep_mm.cli import _output_folder, with_mask_floor
+    from codecsep_mm.cli import _output_folder, with_separation_args
     from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import evaluate
     from codecsep_mm.eval.report import to_json, to_markdown, write_report
@@ -47,7 +47,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     separator = Separator.from_pretrained(args.model, device=args.device)
     if args.window_seconds is not None:
         separator.settings = separator.settings.with_window(args.window_seconds)
-    with_mask_floor(separator, args.mask_floor)
+    with_separation_args(separator, args)
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     results = evaluate(separator, records, kinds=kinds, chunk_seconds=args.chunk_seconds,
                        with_sdr=not args.no_sdr, upper_bound=not args.no_upper_bound,

@@ -261,13 +261,13 @@ def test_a_model_trained_from_a_base_does_not_inherit_its_mask_floor(tmp_path, c
     assert Separator.from_pretrained(out / "best").settings.mask_floor == 0.0
 
 
-def test_a_trained_model_separates_in_windows_as_long_as_its_training_crops(tmp_path, capsys):
+def test_a_trained_model_separates_in_windows_as_long_as_its_training_crops_at_their_loudness(tmp_path, capsys):
     out = tmp_path / "run"
-    args = tiny_overrides(out, steps=1, **{"data.mixing.crop_seconds": 1.5})
+    args = tiny_overrides(out, steps=1, **{"data.mixing.crop_seconds": 1.5, "data.mixing.mixture_lufs": -30.0})
     assert main(["train", str(TINY_CONFIG), *args]) == 0
     capsys.readouterr()
     settings = json.loads((out / "best" / "config.json").read_text())["separation"]
     assert settings["chunk_seconds"] + 2 * settings["context_seconds"] == pytest.approx(1.5)
     assert settings == pytest.approx({"chunk_seconds": 0.75, "overlap_seconds": 0.375, "context_seconds": 0.375,
-                                      "mask_floor": 0.0})
+                                      "mask_floor": 0.0, "input_lufs": -30.0})
     assert Separator.from_pretrained(out / "best").settings.chunk_seconds == pytest.approx(0.75)
