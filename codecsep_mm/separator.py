@@ -42,13 +42,14 @@ class SeparationSettings:
             so a stem keeps a faint copy of the mixture: where the masker does not recognise a
             source and masks it out, the estimate is a quiet mixture instead of near-silence.
             0 (the default) is the masker's own mask; a model stores the value it was tuned with.
-        input_lufs: the loudness (LUFS, ITU-R BS.1770) the masker reads each window at: the
-            window's latent is scaled by the gain that brings the window to it (at most
-            ``INPUT_GAIN_LIMIT_DB`` either way) before the masker computes its mask, and the mask
-            is applied to the latent as it is, so the stems keep the input's level. A masker
-            trained on mixtures of one loudness separates worse at others; a model stores the
-            loudness of its training mixtures. ``None`` (the default): the latent as it is. In
-            code-stream mode the gain comes from the whole input's loudness recorded in the stream.
+        input_lufs: the loudness (LUFS, ITU-R BS.1770) each window is separated at: in wave mode
+            the window is scaled by the gain that brings it there (at most ``INPUT_GAIN_LIMIT_DB``
+            either way; none for silence) before the codec encodes it, and its stems are scaled
+            back, so they keep the input's level. A masker trained on mixtures of one loudness
+            separates worse at others (and a codec may be less exact far from its training level);
+            a model stores the loudness of its training mixtures. ``None`` (the default): the
+            input as it is. In code-stream mode the codes are already made, so the masker reads
+            the latent times the gain from the whole input's loudness recorded in the stream.
     """
 
     chunk_seconds: float | None = 10.0
@@ -424,10 +425,14 @@ class Separator(nn.Module):
         windows = self._plan(n_frames, chunk_seconds)
         for index, window in enumerate(_progress(windows, progress, "separating")):
             segment = _segment(wav, window.context_start * hop, window.context_stop * hop)
-            gain = self._window_gain(segment)
-            stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative, gain)
+            gain = self._window_gain(segment)  # the codec and masker hear the window at input_lufs
+            if gain is not None:
+                segment = segment * gain.to(segment)[:, None, None]
+            stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative)
             decoded = self.codec.decode(rearrange(stems, "n b d t -> (n b) d t"))
             decoded = rearrange(decoded, "(n b) 1 s -> n b s", n=n_out)
+            if gain is not None:
+                decoded = decoded / gain.to(decoded)[None, :, None]
             core = decoded[..., (window.start - window.context_start) * hop :]
             core = core[..., : (window.stop - window.start) * hop]
             weight = fade_weights(core.shape[-1], window.fade_in * hop, window.fade_out * hop)

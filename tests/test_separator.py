@@ -18,6 +18,7 @@ from codecsep_mm.errors import (
     UnknownNameError,
     WeightsNotFoundError,
 )
+from codecsep_mm.audio import loudness_lufs
 from codecsep_mm.separator import SeparationSettings
 
 
@@ -86,22 +87,20 @@ def test_a_mask_floor_blends_each_masked_latent_with_the_mixture_latent(tmp_path
             SeparationSettings(mask_floor=bad)
 
 
-def test_input_loudness_scales_what_the_masker_reads_not_the_stems(tmp_path):
+def test_input_loudness_makes_wave_mode_separate_every_level_alike(tmp_path, monkeypatch):
     own = Separator.from_pretrained("tiny")  # its settings change below
-    latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
-    cond, _ = own.encode_prompts(["a", "b"])
-    heard = []
-    original = own.masker.forward
-    own.masker.forward = lambda z, c: heard.append(z) or original(z, c)
-    plain = own.mask_latent(latent, cond)
-    gain = torch.tensor([3.0])
-    boosted = own.mask_latent(latent, cond, gain)
-    assert torch.allclose(heard[1], 3.0 * heard[0])  # the masker read the latent 3 times louder
-    # a louder copy of the input, read at the same level, gives the same masks: stems scale with it
-    assert torch.allclose(own.mask_latent(2.0 * latent, cond, gain / 2.0), 2.0 * boosted, atol=1e-5)
-    assert not torch.allclose(boosted, plain, atol=1e-3)
+    wav = tone_mix(2.0, seed=2)
+    plain = own.separate(wav, ["a"]).stems
     assert own._window_gain(torch.ones(1, 1, 16000)) is None  # off by default
+    assert not np.allclose(own.separate(4.0 * wav, ["a"]).stems / 4.0, plain, atol=1e-4)  # not scale-free
     own.settings = dataclasses.replace(own.settings, input_lufs=-27.0)
+    heard = []
+    original = own.codec.encode
+    monkeypatch.setattr(own.codec, "encode", lambda x: heard.append(x.clone()) or original(x))
+    levelled = own.separate(wav, ["a"]).stems
+    assert [loudness_lufs(x[0, 0].numpy(), 16000) for x in heard] == pytest.approx([-27.0] * len(heard), abs=1e-3)
+    for gain in (0.1, 4.0):  # a quieter or louder copy gives the same stems at its own level
+        np.testing.assert_allclose(own.separate(gain * wav, ["a"]).stems / gain, levelled, atol=1e-5)
     segment = torch.from_numpy(tone_mix(2.0))[None]
     quiet, loud = own._window_gain(segment), own._window_gain(4.0 * segment)
     assert torch.allclose(quiet, 4.0 * loud, rtol=1e-4)
@@ -112,6 +111,22 @@ def test_input_loudness_scales_what_the_masker_reads_not_the_stems(tmp_path):
     for bad in (-80.0, 3.0):
         with pytest.raises(ConfigError, match="input_lufs"):
             SeparationSettings(input_lufs=bad)
+
+
+def test_a_gain_scales_what_the_masker_reads_not_the_stems():
+    own = Separator.from_pretrained("tiny")
+    latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
+    cond, _ = own.encode_prompts(["a", "b"])
+    heard = []
+    original = own.masker.forward
+    own.masker.forward = lambda z, c: heard.append(z) or original(z, c)
+    plain = own.mask_latent(latent, cond)
+    gain = torch.tensor([3.0])
+    boosted = own.mask_latent(latent, cond, gain)
+    assert torch.allclose(heard[1], 3.0 * heard[0])  # the masker read the latent 3 times louder
+    # a louder copy of the latent, read at the same level, gives the same masks: stems scale with it
+    assert torch.allclose(own.mask_latent(2.0 * latent, cond, gain / 2.0), 2.0 * boosted, atol=1e-5)
+    assert not torch.allclose(boosted, plain, atol=1e-3)
 
 
 def test_code_stream_reads_its_input_at_the_loudness_recorded_in_the_stream(tmp_path):

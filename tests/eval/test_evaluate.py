@@ -174,6 +174,22 @@ def test_the_mask_floor_benchmark_at_floor_0_scores_like_eval(tmp_path, mixtures
                                                   abs=0.006)
 
 
+def test_the_input_level_benchmark_at_gain_0_without_input_loudness_scores_like_eval(mixtures, capsys):
+    script = REPO / "benchmarks" / "input_level.py"
+    done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
+                           "--kinds", "class", "--gains", "0,12", "--input-lufs", "off,-27"],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    means = {(lufs, gain): float(mean) for lufs, gain, mean in
+             re.findall(r"input_lufs (\S+)\s+gain\s+(\S+) dB class.*mean\s+(\S+)", done.stdout)}
+    assert set(means) == {("off", "+0.0"), ("off", "+12.0"), ("-27", "+0.0"), ("-27", "+12.0")}
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--no-upper-bound", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert means[("off", "+0.0")] == pytest.approx(
+        summary["by_kind"]["class"]["mean_over_classes"]["si_sdri"], abs=0.006)
+
+
 def test_stem_shares_name_the_stems_an_estimate_is_made_of():
     from codecsep_mm.eval.metrics import stem_shares
 

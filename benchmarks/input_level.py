@@ -1,0 +1,77 @@
+"""Mean SI-SDRi with the mixtures played louder or quieter, and the masker's input loudness on or off.
+
+Each mixture is scaled by each gain in ``--gains`` (dB) before it is separated, with each value of
+``--input-lufs`` (``model``: the model's own ``separation.input_lufs``; ``off``; or a loudness in
+LUFS), and scored exactly as ``codecsep-mm eval`` scores (same prompts per kind, SI-SDRi in 10 s
+chunks, mean over the classes of per-class means; SI-SDRi does not change when the estimate and the
+mixture are scaled alike). A masker that reads its input as it is separates differently at
+different levels; one that reads each window at a set loudness should not. Choose ``input_lufs``
+on a selection set (``benchmarks/heldmix``), not on openmix.
+
+Usage:
+    python benchmarks/input_level.py --model starter-16k --manifest /work/heldmix-rendered/mixtures.jsonl \\
+        [--limit 60] [--kinds class] [--gains -12,0,12] [--input-lufs off,model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="starter-16k")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--kinds", default="class")
+    parser.add_argument("--gains", default="-12,0,12", help="dB, comma-separated")
+    parser.add_argument("--input-lufs", default="off,model", help="'off', 'model' or LUFS values, comma-separated")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    import torch
+
+    from codecsep_mm import Separator
+    from codecsep_mm.data.manifest import read_mixtures
+    from codecsep_mm.eval.evaluate import separate_each
+    from codecsep_mm.eval.metrics import score
+    from codecsep_mm.eval.report import class_means_line
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    gains = [float(g) for g in args.gains.split(",")]
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    separator = Separator.from_pretrained(args.model)
+    own = separator.settings
+    settings = {name: dataclasses.replace(own, input_lufs=None if name == "off" else float(name))
+                for name in args.input_lufs.split(",") if name != "model"}
+    if "model" in args.input_lufs.split(","):
+        settings[f"model ({own.input_lufs})"] = own
+    records = read_mixtures(args.manifest)[: args.limit]
+    plain_separate = separator.separate
+    print(f"{args.model} on {len(records)} mixtures of {args.manifest}")
+    print("mean SI-SDRi (dB), speech / music / sfx, and the mean over the classes")
+    for name, setting in settings.items():
+        separator.settings = setting
+        for gain_db in gains:
+            factor = 10 ** (gain_db / 20)
+            separator.separate = lambda mixture, prompts, **kw: plain_separate(factor * mixture, prompts, **kw)
+            scores: dict[tuple, list[float]] = collections.defaultdict(list)
+            for done in separate_each(separator, records, kinds):
+                for (index, kind, _), estimate in zip(done.jobs, done.estimates):
+                    value = score(estimate, done.references[index], done.mixture, done.sample_rate, 10.0,
+                                  with_sdr=False)["si_sdri"]
+                    scores[(kind, done.record.sources[index].cls)].append(value)
+            for kind in kinds:
+                by_class = {c: scores[(kind, c)] for c in ("speech", "music", "sfx")}
+                print(class_means_line(f"input_lufs {name:14s} gain {gain_db:+5.1f} dB {kind:8s}:", by_class),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
