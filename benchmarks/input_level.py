@@ -10,7 +10,7 @@ on a selection set (``benchmarks/heldmix``), not on openmix.
 
 Usage:
     python benchmarks/input_level.py --model starter-16k --manifest /work/heldmix-rendered/mixtures.jsonl \\
-        [--limit 60] [--kinds class] [--gains -12,0,12] [--input-lufs off,model]
+        [--limit 60] [--kinds class] [--gains=-12,0,12] [--input-lufs=off,model]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--kinds", default="class")
-    parser.add_argument("--gains", default="-12,0,12", help="dB, comma-separated")
+    parser.add_argument("--gains", default="-12,0,12", help="dB, comma-separated (write --gains=-12,0)")
     parser.add_argument("--input-lufs", default="off,model", help="'off', 'model' or LUFS values, comma-separated")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

@@ -26,7 +26,7 @@ from codecsep_mm.masker import FiLMTransformerMasker
 from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, release_memory
 
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
-INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window for the masker
+INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class SeparationSettings:
             raise ConfigError(f"input_lufs is {self.input_lufs}; it must be between -70 and 0 LUFS, or null (off)")
 
     def input_gain(self, loudness: float) -> float:
-        """The linear gain the masker's input gets for audio of ``loudness`` LUFS (1 when off or
+        """The linear gain that brings audio of ``loudness`` LUFS to ``input_lufs`` (1 when off or
         when the audio is silent)."""
         if self.input_lufs is None or not math.isfinite(loudness):
             return 1.0
@@ -444,7 +444,7 @@ class Separator(nn.Module):
         return out
 
     def _window_gain(self, segment: torch.Tensor) -> torch.Tensor | None:
-        """``segment (b, 1, s)`` -> the masker's input gain per signal ``(b,)`` (``None``: off)."""
+        """``segment (b, 1, s)`` -> the gain each signal is separated at, ``(b,)`` (``None``: off)."""
         if self.settings.input_lufs is None:
             return None
         signals = segment[:, 0].float().cpu().numpy()
