@@ -29,6 +29,7 @@ from codecsep_mm.prompts.base import l2_normalize, register
 
 CONFIG_FILE = "audio_encoder.json"
 WEIGHTS_FILE = "audio_encoder.safetensors"
+PEAK_EPSILON = 1e-6  # keeps a silent window finite
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ class StarterAudioEncoder:
 
     def _embed(self, wav: np.ndarray) -> torch.Tensor:
         """One clip -> one embedding: windows of ``window_seconds`` (the last one zero-padded),
-        embedded and mean-pooled."""
+        each scaled to a peak of 1 as the training clips were (``train.audio_encoder``), embedded
+        and mean-pooled."""
         size = int(self.config.window_seconds * self.config.sample_rate)
         shortest = 2 ** len(self.config.channels) * self.config.hop_length
         if len(wav) <= size:
@@ -145,6 +147,7 @@ class StarterAudioEncoder:
         else:
             windows = [wav[s:s + size] for s in range(0, len(wav), size) if len(wav) - s >= size // 2]
             windows = [np.pad(w, (0, size - len(w))) for w in windows]
+        windows = [peak_normalize(w) for w in windows]
         batch = torch.from_numpy(np.stack(windows)).float().to(self.device)
         return l2_normalize(self.model(batch).mean(0)).cpu()
 
@@ -164,6 +167,11 @@ class StarterAudioEncoder:
             raise PromptError(f"an audio query needs at least {self.config.n_fft} samples at "
                               f"{self.config.sample_rate} Hz")
         return mono.astype(np.float32)
+
+
+def peak_normalize(clip: np.ndarray) -> np.ndarray:
+    """``clip`` scaled to a peak of 1 (the level every training clip of the audio tower has)."""
+    return clip / (np.abs(clip).max() + PEAK_EPSILON)
 
 
 def save_audio_embedder(model: AudioEmbedder, folder: str | os.PathLike) -> Path:

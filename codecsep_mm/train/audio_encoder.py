@@ -68,6 +68,7 @@ class ClipDataset:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, str, str]:
         from codecsep_mm.data.mixing import audible_crop, describe
+        from codecsep_mm.prompts.starter_audio import peak_normalize
 
         rng = np.random.default_rng([self.seed, int(index)])
         cls = list(self.banks)[int(rng.integers(len(self.banks)))]
@@ -75,7 +76,7 @@ class ClipDataset:
         record = int(rng.integers(len(bank)))
         clip = audible_crop(bank, record, int(self.spec.clip_seconds * self.sample_rate), rng)
         text = describe(bank.records[record], self.spec.prompt_fields, {}, rng)
-        return clip / (np.abs(clip).max() + 1e-6), text, cls
+        return peak_normalize(clip), text, cls
 
 
 class AudioEncoderTrainer(TrainingLoop):

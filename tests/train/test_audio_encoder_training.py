@@ -59,6 +59,19 @@ def _tiny_audio_encoder(folder):
                                folder)
 
 
+def test_audio_queries_are_embedded_at_the_level_the_tower_was_trained_at(tmp_path):
+    from codecsep_mm.prompts.starter_audio import AudioEmbedder, StarterAudioEncoder
+
+    encoder = StarterAudioEncoder(_tiny_audio_encoder(tmp_path / "enc"))
+    clip = SyntheticBank("sfx", 16000).crop(0, 16000 * 2, np.random.default_rng(2))
+    quiet, loud = encoder.encode([(0.05 * clip, 16000), (4.0 * clip, 16000)])
+    torch.testing.assert_close(quiet, loud, atol=1e-5, rtol=1e-4)  # any level: the same query
+    # each window at a peak of 1, as every training clip (train.audio_encoder) was
+    peak = torch.from_numpy((clip / np.abs(clip).max())[None]).float()
+    expected = AudioEmbedder.forward(encoder.model, peak)[0]
+    torch.testing.assert_close(quiet, expected / expected.norm(), atol=1e-5, rtol=1e-4)
+
+
 def test_masker_training_with_audio_queries_keeps_the_audio_encoder(tmp_path):
     from .conftest import TINY_CONFIG, tiny_overrides
 
