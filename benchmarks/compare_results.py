@@ -8,8 +8,11 @@ square root of their number; for the mean over classes: the classes' errors comb
 scored on the same mixtures differ far less from mixture to mixture than either model's scores do,
 so a paired difference resolves changes that the two means alone hide in their spread.
 
+``--open-vocabulary`` pairs only the sources whose labels never occur in training (the report's
+open-vocabulary table).
+
 Usage:
-    python benchmarks/compare_results.py /work/hm-s9/results.json /work/hm-s/results.json
+    python benchmarks/compare_results.py /work/hm-s9/results.json /work/hm-s/results.json [--open-vocabulary]
 """
 
 from __future__ import annotations
@@ -49,16 +52,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", help="results.json of the reference model")
     parser.add_argument("b", help="results.json of the model compared with it")
+    parser.add_argument("--open-vocabulary", action="store_true",
+                        help="only the sources whose labels never occur in training")
     args = parser.parse_args()
     runs = []
     for path in (args.a, args.b):
         with open(path) as handle:
             runs.append(json.load(handle))
-    found = paired_differences(runs[0]["rows"], runs[1]["rows"])
+    rows = [run["rows"] for run in runs]
+    if args.open_vocabulary:
+        rows = [[r for r in run_rows if r.get("open_vocabulary")] for run_rows in rows]
+    found = paired_differences(*rows)
     if not found:
         raise SystemExit("the two runs share no scored (mixture, source, prompt kind); "
                          "score both on the same manifest")
-    print(f"B - A, SI-SDRi (dB) +- standard error, paired over the sources both scored\n"
+    which = "open-vocabulary sources" if args.open_vocabulary else "sources"
+    print(f"B - A, SI-SDRi (dB) +- standard error, paired over the {which} both scored\n"
           f"A: {args.a}\nB: {args.b}")
     for kind, entry in found.items():
         cells = "  ".join(f"{cls} {m:+.2f} +- {se:.2f} (n {n})" for cls, (m, se, n) in entry["classes"].items())

@@ -293,7 +293,7 @@ def test_compare_results_pairs_the_sources_both_runs_scored(tmp_path):
     rows_a, rows_b = [], []
     for i in range(4):
         for source, cls in enumerate(("speech", "music", "sfx")):
-            base = {"id": f"m{i}", "source": source, "class": cls, "kind": "class"}
+            base = {"id": f"m{i}", "source": source, "class": cls, "kind": "class", "open_vocabulary": i == 0}
             rows_a.append({**base, "si_sdri": float(i)})
             rows_b.append({**base, "si_sdri": float(i) + source + (0.5 if i % 2 else -0.5)})
     rows_b.append({"id": "m9", "source": 0, "class": "speech", "kind": "class", "si_sdri": 99.0})  # unpaired
@@ -305,6 +305,11 @@ def test_compare_results_pairs_the_sources_both_runs_scored(tmp_path):
     # differences per class: source index +- 0.5 (std 0.577, n 4 -> se 0.289); mean over classes 1.0
     assert "class    mean over classes +1.00 +- 0.17" in done.stdout
     assert "speech +0.00 +- 0.29 (n 4)" in done.stdout and "sfx +2.00 +- 0.29 (n 4)" in done.stdout
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare_results.py"),
+                           str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--open-vocabulary"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # mixture m0 only: differences source index - 0.5
+    assert "class    mean over classes +0.50 +- nan" in done.stdout and "sfx +1.50 +- nan (n 1)" in done.stdout
     (tmp_path / "c.json").write_text(json.dumps({"rows": [{**rows_a[0], "kind": "audio"}]}))
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare_results.py"),
                            str(tmp_path / "a.json"), str(tmp_path / "c.json")], capture_output=True, text=True)
