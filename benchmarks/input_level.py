@@ -60,7 +60,8 @@ def main() -> None:
         separator.settings = setting
         for gain_db in gains:
             factor = 10 ** (gain_db / 20)
-            separator.separate = lambda mixture, prompts, **kw: plain_separate(factor * mixture, prompts, **kw)
+            separator.separate = lambda mixture, prompts, factor=factor, **kw: plain_separate(
+                factor * mixture, prompts, **kw)
             scores: dict[tuple, list[float]] = collections.defaultdict(list)
             for done in separate_each(separator, records, kinds):
                 for (index, kind, _), estimate in zip(done.jobs, done.estimates):

@@ -11,6 +11,7 @@ import torch
 from conftest import tone_mix
 
 from codecsep_mm import Separator
+from codecsep_mm.audio import loudness_lufs
 from codecsep_mm.errors import (
     AudioInputError,
     ConfigError,
@@ -18,7 +19,6 @@ from codecsep_mm.errors import (
     UnknownNameError,
     WeightsNotFoundError,
 )
-from codecsep_mm.audio import loudness_lufs
 from codecsep_mm.separator import SeparationSettings
 
 
