@@ -4,8 +4,8 @@ Each mixture is scaled by each gain in ``--gains`` (dB) before it is separated, 
 ``--input-lufs`` (``model``: the model's own ``separation.input_lufs``; ``off``; or a loudness in
 LUFS), and scored exactly as ``codecsep-mm eval`` scores (same prompts per kind, SI-SDRi in 10 s
 chunks, mean over the classes of per-class means; SI-SDRi does not change when the estimate and the
-mixture are scaled alike). A masker that reads its input as it is separates differently at
-different levels; one that reads each window at a set loudness should not. Choose ``input_lufs``
+mixture are scaled alike). A model that separates its input as it is can separate differently
+at different levels; one that separates each window at a set loudness should not. Choose ``input_lufs``
 on a selection set (``benchmarks/heldmix``), not on openmix.
 
 Usage:

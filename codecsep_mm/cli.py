@@ -181,8 +181,8 @@ def separation_args(p: argparse.ArgumentParser) -> None:
                    help="lift every mask to at least F (0 to below 1), so that a source the model "
                         "does not recognise comes out as a quiet mixture, not silence; default: the model's")
     p.add_argument("--input-lufs", type=_input_lufs, default=None, metavar="LUFS",
-                   help="the loudness the masker reads each window at (-70 to 0), or 'off' to read it "
-                        "as it is; default: the model's (the loudness of its training mixtures)")
+                   help="the loudness each window is separated at (-70 to 0), or 'off' to separate the "
+                        "input as it is; default: the model's (the loudness of its training mixtures)")
 
 
 def _mask_floor(text: str) -> float:

@@ -11,7 +11,7 @@ fixed latent; refused if the encoder differs), optionally replaces the masker's 
 of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``) or of several
 model folders of one architecture (a fine-tune and its start: weight interpolation), adds image
 prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), optionally
-sets the mask floor it separates with (``--mask-floor``) and the loudness its masker reads each
+sets the mask floor it separates with (``--mask-floor``) and the loudness it separates each
 window at (``--input-lufs``: that of the training mixtures; models trained before the trainer stored
 it have none), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mask-floor", type=float, default=None, metavar="F",
                         help="the mask floor the model separates with (chosen on benchmarks/validmix)")
     parser.add_argument("--input-lufs", type=float, default=None, metavar="LUFS",
-                        help="the loudness the masker reads each window at (its training mixtures')")
+                        help="the loudness each window is separated at (its training mixtures')")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
     parser.add_argument("--name", default="starter-16k")
     args = parser.parse_args(argv)

@@ -277,8 +277,8 @@ class Trainer(TrainingLoop):
         self.separator.prompt_encoders_to(self.device)  # audio queries are embedded every step
         # the saved model separates in windows as long as its training crops (see with_window), and
         # without a mask floor: training and validation never apply one, and a base model's floor was
-        # chosen for the base's weights (choose a new one on validation data afterwards); its masker
-        # reads each window at the loudness of every training mixture (see input_lufs)
+        # chosen for the base's weights (choose a new one on validation data afterwards); it separates
+        # each window at the loudness of every training mixture (see input_lufs)
         mixing = self.config.data.mixing
         self.separator.settings = dataclasses.replace(
             self.separator.settings.with_window(mixing.crop_seconds), mask_floor=0.0, input_lufs=mixing.mixture_lufs
