@@ -2,8 +2,8 @@
 
 Each mixture is scaled by each gain in ``--gains`` (dB) before it is separated, with each value of
 ``--input-lufs`` (``model``: the model's own ``separation.input_lufs``; ``off``; or a loudness in
-LUFS), and scored exactly as ``codecsep-mm eval`` scores (same prompts per kind, SI-SDRi in 10 s
-chunks, mean over the classes of per-class means; SI-SDRi does not change when the estimate and the
+LUFS), and scored by ``codecsep-mm eval``'s own loop (``evaluate``: same prompts per kind,
+SI-SDRi in 10 s chunks, mean over the classes of per-class means; SI-SDRi does not change when the estimate and the
 mixture are scaled alike). A model that separates its input as it is can separate differently
 at different levels; one that separates each window at a set loudness should not. Choose ``input_lufs``
 on a selection set (``benchmarks/heldmix``), not on openmix.
@@ -38,8 +38,7 @@ def main() -> None:
 
     from codecsep_mm import Separator
     from codecsep_mm.data.manifest import read_mixtures
-    from codecsep_mm.eval.evaluate import separate_each
-    from codecsep_mm.eval.metrics import score
+    from codecsep_mm.eval.evaluate import evaluate
     from codecsep_mm.eval.report import class_means_line
 
     if args.threads:
@@ -62,12 +61,10 @@ def main() -> None:
             factor = 10 ** (gain_db / 20)
             separator.separate = lambda mixture, prompts, factor=factor, **kw: plain_separate(
                 factor * mixture, prompts, **kw)
+            results = evaluate(separator, records, kinds, with_sdr=False, upper_bound=False)
             scores: dict[tuple, list[float]] = collections.defaultdict(list)
-            for done in separate_each(separator, records, kinds):
-                for (index, kind, _), estimate in zip(done.jobs, done.estimates):
-                    value = score(estimate, done.references[index], done.mixture, done.sample_rate, 10.0,
-                                  with_sdr=False)["si_sdri"]
-                    scores[(kind, done.record.sources[index].cls)].append(value)
+            for row in results.rows:
+                scores[(row["kind"], row["class"])].append(row["si_sdri"])
             for kind in kinds:
                 by_class = {c: scores[(kind, c)] for c in ("speech", "music", "sfx")}
                 print(class_means_line(f"input_lufs {name:14s} gain {gain_db:+5.1f} dB {kind:8s}:", by_class),
