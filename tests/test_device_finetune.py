@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -90,6 +91,33 @@ def test_long_music_gives_excerpts_from_different_stretches_and_a_control_manife
     assert len(rows) == len(index) == 8 and len(first) == 7
     assert all("extra_excerpt" not in row for row in rows)
     assert sorted(r["caption"] for r in first) == sorted({r["caption"] for r in rows})
+
+
+def test_a_lossless_pack_of_some_recordings_comes_back_exactly_and_through_opus_only_close(tmp_path):
+    unpack = _load("unpack")
+    index, corpus, packed = _pack(tmp_path, audio_format="flac", counts={"music": 1, "sfx": 2})
+    assert sorted(p.name for p in packed.iterdir()) == ["index.jsonl.gz", "music.flac", "sfx.flac", "speech.flac"]
+    assert [r["class"] for r in index].count("music") == 1 and [r["class"] for r in index].count("sfx") == 2
+
+    for through_opus, out in ((False, tmp_path / "exact"), (True, tmp_path / "opus")):
+        assert unpack.main(packed, out, through_opus) == 0
+        rows = [json.loads(line) for line in open(out / "sources.jsonl")]
+        assert len(rows) == len(index) == 5
+        for row, packed_row in zip(sorted(rows, key=lambda r: r["caption"]),
+                                   sorted(index, key=lambda r: r["caption"])):
+            start = packed_row["excerpt_start"]
+            original, _ = sf.read(corpus / packed_row["path"], start=start, stop=start + packed_row["frames"])
+            decoded, _ = sf.read(out / row["path"])
+            error = np.abs(original - decoded).max()
+            if through_opus:  # aligned, but lossy
+                assert error > 1e-3 and np.corrcoef(original, decoded)[0, 1] > 0.5
+            else:  # 16-bit PCM: equal to the quantisation step
+                assert error <= 1.0 / 32768 + 1e-7
+
+
+def test_a_pack_in_an_unknown_format_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="unknown format 'mp3'"):
+        _pack(tmp_path, audio_format="mp3")
 
 
 def test_text_table_holds_every_prompt_the_records_can_give(tmp_path):

@@ -4,13 +4,14 @@ capped at 64 MiB, and it has no MiniLM weights).
     HF_HUB_OFFLINE=1 python tools/device_finetune/pack.py CORPUS --out .gpu
 
 writes into ``--out``: one Ogg Opus stream per class of training recordings (``speech.opus``,
-``music.opus``, ``sfx.opus``; about 19 kbit/s), ``index.jsonl.gz`` (each record with its place in its
-stream), ``text_table.pt`` (the text encoder's embedding of every text prompt those records can give
+``music.opus``, ``sfx.opus``; about 19 kbit/s; or lossless FLAC with ``--format flac``, about five
+times as large), ``index.jsonl.gz`` (each record with its place in its stream), ``text_table.pt`` (the text encoder's embedding of every text prompt those records can give
 under the default templates) and ``mel-16000-512-64.npy`` (the starter audio encoder's mel filterbank).
-Speech is a random subset of utterances; music and sound effects are every training recording, each
-cut to one random excerpt of at most ``--music-seconds`` / ``--sfx-seconds`` (music recordings long
-enough: ``--music-excerpts`` excerpts from different stretches; ``unpack.py`` then also writes a
-manifest of the first excerpts only, for a control run).
+Speech is a random subset of utterances; music and sound effects are every training recording (or a
+random ``--music-recordings`` / ``--sfx-recordings`` of them), each cut to one random excerpt of at
+most ``--music-seconds`` / ``--sfx-seconds`` (music recordings long enough: ``--music-excerpts``
+excerpts from different stretches; ``unpack.py`` then also writes a manifest of the first excerpts
+only, for a control run).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from codecsep_mm.data.manifest import CLASSES
 
 RATE = 16000
+FORMATS = {"opus": ("OGG", "OPUS"), "flac": ("FLAC", "PCM_16")}  # file extension -> libsndfile's names
 
 
 def excerpt_starts(frames: int, want: int, count: int, rng) -> list[int]:
@@ -36,21 +38,27 @@ def excerpt_starts(frames: int, want: int, count: int, rng) -> list[int]:
 
 
 def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], seed: int,
-               compression: float, music_excerpts: int = 1) -> list[dict]:
-    """Write the per-class Opus streams and ``index.jsonl.gz``; returns the index rows. A music
-    recording long enough gives ``music_excerpts`` excerpts; the rows of all but its first say
-    ``extra_excerpt``."""
+               compression: float, music_excerpts: int = 1, audio_format: str = "opus",
+               counts: dict[str, int] | None = None) -> list[dict]:
+    """Write the per-class streams (``audio_format``: ``opus`` or ``flac``) and ``index.jsonl.gz``;
+    returns the index rows. ``counts`` caps the recordings of a class (a random subset; speech is
+    always ``n_speech`` of them). A music recording long enough gives ``music_excerpts`` excerpts;
+    the rows of all but its first say ``extra_excerpt``."""
     import gzip
 
     import soundfile as sf
 
+    if audio_format not in FORMATS:
+        raise SystemExit(f"unknown format {audio_format!r}; use one of {', '.join(FORMATS)}")
     rng = np.random.default_rng(seed)
     records = [json.loads(line) for line in open(corpus / "sources.jsonl")]
     train = [r for r in records if r["split"] == "train"]
     by_class = {c: [r for r in train if r["class"] == c] for c in CLASSES}
-    speech = by_class["speech"]
-    picked = sorted(rng.choice(len(speech), min(n_speech, len(speech)), replace=False))
-    chosen = {"speech": [speech[i] for i in picked], "music": by_class["music"], "sfx": by_class["sfx"]}
+    counts = {"speech": n_speech, **{c: n for c, n in (counts or {}).items() if c != "speech"}}
+    chosen = {c: by_class[c] for c in CLASSES}
+    for cls, n in counts.items():  # speech first: the same draws as before the other counts existed
+        picked = sorted(rng.choice(len(chosen[cls]), min(n, len(chosen[cls])), replace=False))
+        chosen[cls] = [chosen[cls][i] for i in picked]
     index = []
     for cls, recs in chosen.items():
         parts, offset = [], 0
@@ -67,9 +75,10 @@ def pack_audio(corpus: Path, out: Path, n_speech: int, caps: dict[str, float], s
                               "stream": cls, **({"extra_excerpt": True} if k else {})})
                 offset += len(wav)
         audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-        sf.write(out / f"{cls}.opus", audio, RATE, format="OGG", subtype="OPUS",
-                 compression_level=compression)
-        size = (out / f"{cls}.opus").stat().st_size
+        container, subtype = FORMATS[audio_format]
+        stream = out / f"{cls}.{audio_format}"
+        sf.write(stream, audio, RATE, format=container, subtype=subtype, compression_level=compression)
+        size = stream.stat().st_size
         excerpts = sum(1 for row in index if row["stream"] == cls)
         print(f"{cls}: {len(recs)} recordings, {excerpts} excerpts, {len(audio) / RATE:.0f} s, {size / 1e6:.2f} MB")
     with gzip.open(out / "index.jsonl.gz", "wt") as handle:
@@ -107,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sfx-seconds", type=float, default=8.0)
     parser.add_argument("--music-excerpts", type=int, default=1,
                         help="excerpts of each music recording long enough for them (from different stretches)")
+    parser.add_argument("--music-recordings", type=int, help="a random subset of the music recordings")
+    parser.add_argument("--sfx-recordings", type=int, help="a random subset of the sound-effect recordings")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="opus",
+                        help="opus (lossy, small) or flac (lossless, about five times as large)")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument("--compression", type=float, default=0.95, help="libsndfile's Opus compression level")
     parser.add_argument("--text-encoder", default="minilm-text")
@@ -115,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.corpus}: no sources.jsonl; give a folder made by `codecsep-mm data build`")
     args.out.mkdir(parents=True, exist_ok=True)
     caps = {"music": args.music_seconds, "sfx": args.sfx_seconds}
+    counts = {cls: n for cls, n in (("music", args.music_recordings), ("sfx", args.sfx_recordings))
+              if n is not None}
     index = pack_audio(args.corpus, args.out, args.speech, caps, args.seed, args.compression,
-                       args.music_excerpts)
+                       args.music_excerpts, args.format, counts)
     table = text_table(index, args.text_encoder)
     torch.save(table, args.out / "text_table.pt")
     print(f"text table: {len(table['texts'])} prompts")
