@@ -178,6 +178,26 @@ def model_mask_floor(pool: ModelPool, name: str) -> float:
     return float(separator.settings.mask_floor)
 
 
+def model_input_lufs(pool: ModelPool, name: str) -> float | None:
+    """The loudness a model separates each window at (``None``: the input as it is, or the model
+    cannot be loaded)."""
+    try:
+        separator, _ = pool.get(name)
+    except CodecSepError:
+        return None
+    return separator.settings.input_lufs
+
+
+def level_box_update(pool: ModelPool, name: str) -> dict[str, Any]:
+    """The input-loudness checkbox for a model: on and explained when it has a training loudness,
+    off and greyed out when it has none."""
+    lufs = model_input_lufs(pool, name)
+    info = (f"This model trained on mixtures at {lufs:g} LUFS and separates best there; each window is "
+            "scaled to it and its stems scaled back. Off: the input as it is." if lufs is not None
+            else "This model has no training loudness: the input is separated as it is.")
+    return {"value": lufs is not None, "interactive": lufs is not None, "info": info}
+
+
 def check_mask_floor(value: Any) -> float:
     """The page's mask floor as a float in [0, MAX_MASK_FLOOR], or a one-line error."""
     try:
@@ -266,11 +286,14 @@ def run_separation(
     fields: Sequence[Any],
     progress: Callable[..., Any] = lambda *a, **k: None,
     mask_floor: Any = None,
+    level_input: bool | None = None,
 ) -> list[Any]:
     """The page's one action, free of gradio types except the outputs it returns.
 
     ``mask_floor`` (the page's slider) replaces the model's own for this request only; ``None``
-    keeps the model's.
+    keeps the model's. ``level_input=False`` (the page's checkbox, off) separates the input as it
+    is instead of at the model's training loudness, for this request only; ``True`` or ``None``
+    keeps the model's setting.
     """
     from codecsep_mm.audio import load_audio
 
@@ -288,12 +311,15 @@ def run_separation(
     check_modalities(separator, model_name, queries)
     progress(0.3, desc=f"separating {len(queries)} stem(s)")
     stored = separator.settings
-    if floor is not None:
-        separator.settings = dataclasses.replace(stored, mask_floor=floor)
+    changes: dict[str, Any] = {} if floor is None else {"mask_floor": floor}
+    if level_input is not None and not level_input:
+        changes["input_lufs"] = None
+    if changes:
+        separator.settings = dataclasses.replace(stored, **changes)
     try:
         result = separator.separate(wav, queries, sample_rate=sample_rate, residual=residual)
     finally:
-        separator.settings = stored  # the pool's model keeps its own floor
+        separator.settings = stored  # the pool's model keeps its own settings
     progress(0.85, desc="drawing spectrograms")
     labels = list(result.labels)
     positive = [q for q in queries if not q.negative]
@@ -353,10 +379,11 @@ def build_demo(
 
     # Progress comes first: gradio finds it among the positional parameters before ``*values``.
     def separate(progress=gr.Progress(), *values):
-        mixture, model_name, residual, negative, floor, *fields = values
+        mixture, model_name, residual, negative, floor, level, *fields = values
         try:
             return run_separation(
-                pool, max_seconds, mixture, model_name, residual, negative, fields, progress, mask_floor=floor
+                pool, max_seconds, mixture, model_name, residual, negative, fields, progress, mask_floor=floor,
+                level_input=level,
             )
         except CodecSepError as error:
             raise gr.Error(_clean(error), print_exception=False) from None
@@ -414,6 +441,10 @@ def build_demo(
                      "of silence; picking a model sets its own value.",
                 elem_id="mask-floor",
             )
+            level = gr.Checkbox(
+                label="Separate at the model's training loudness", elem_id="level-input",
+                **level_box_update(pool, model),
+            )
         button = gr.Button("Separate", variant="primary", elem_id="separate")
         gr.Examples(
             examples=[[str(e.path), e.prompts[0]] for e in EXAMPLES],
@@ -434,13 +465,14 @@ def build_demo(
 
         button.click(
             separate,
-            inputs=[mixture, model_box, residual, negative, floor, *texts, *audios, *images],
+            inputs=[mixture, model_box, residual, negative, floor, level, *texts, *audios, *images],
             outputs=[status, spectrograms, *players],
             api_name="separate",
         )
         model_box.change(
-            lambda name: (describe_model(pool, name), model_mask_floor(pool, name)),
-            model_box, [model_info, floor], api_visibility="private",
+            lambda name: (describe_model(pool, name), model_mask_floor(pool, name),
+                          gr.Checkbox(**level_box_update(pool, name))),
+            model_box, [model_info, floor, level], api_visibility="private",
         )
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo

@@ -15,7 +15,7 @@ N_SLOTS = MAX_QUERIES + 2
 
 
 def separate(client, mixture, texts=(), audios=(), images=(), negative="", residual=True, model="tiny",
-             floor=0.0):
+             floor=0.0, level=True):
     from gradio_client import handle_file
 
     def pad(items, fill):
@@ -24,7 +24,7 @@ def separate(client, mixture, texts=(), audios=(), images=(), negative="", resid
     audios = [handle_file(str(a)) for a in audios]
     mixture = handle_file(str(mixture)) if mixture is not None else None
     outputs = client.predict(
-        mixture, model, residual, negative, floor, *pad(texts, ""), *pad(audios, None), *pad(images, None),
+        mixture, model, residual, negative, floor, level, *pad(texts, ""), *pad(audios, None), *pad(images, None),
         api_name="/separate",
     )
     status, picture, *players = outputs
@@ -169,6 +169,52 @@ def test_run_separation_separates_with_the_slider_floor_and_restores_the_models(
     for floor in (0.3, None):
         run_separation(pool, MAX_SECONDS, str(example_path()), "tiny", False, "", fields, mask_floor=floor)
     assert seen == [0.3, own] and separator.settings.mask_floor == own
+
+
+def test_the_level_box_off_separates_the_input_as_it_is_for_one_request_only():
+    import dataclasses
+
+    from codecsep_mm.demo.app import ModelPool, run_separation
+
+    separator = load_model("tiny")
+    separator.settings = dataclasses.replace(separator.settings, input_lufs=-27.0)
+    seen = []
+    original = separator.separate
+
+    def spy(*args, **kwargs):
+        seen.append(separator.settings.input_lufs)
+        return original(*args, **kwargs)
+
+    separator.separate = spy
+    pool = ModelPool(loader=lambda name: separator, imagenet_images=False)
+    fields = ["music"] + [""] * (MAX_QUERIES - 1) + [None] * (2 * MAX_QUERIES)
+    for level in (False, True, None):
+        run_separation(pool, MAX_SECONDS, str(example_path()), "tiny", False, "", fields, level_input=level)
+    assert seen == [None, -27.0, -27.0] and separator.settings.input_lufs == -27.0
+
+
+def test_the_level_box_follows_the_model():
+    import dataclasses
+
+    from codecsep_mm.demo.app import ModelPool, level_box_update
+
+    def loader(name):
+        separator = load_model("tiny")
+        lufs = -27.0 if name == "levelled" else None
+        separator.settings = dataclasses.replace(separator.settings, input_lufs=lufs)
+        return separator
+
+    pool = ModelPool(loader=loader)
+    levelled, plain = level_box_update(pool, "levelled"), level_box_update(pool, "tiny")
+    assert levelled["value"] and levelled["interactive"] and "-27 LUFS" in levelled["info"]
+    assert not plain["value"] and not plain["interactive"] and "no training loudness" in plain["info"]
+
+
+def test_the_page_takes_the_level_box(client):
+    _, _, on = separate(client, example_path(), texts=["music"], residual=False, level=True)
+    _, _, off = separate(client, example_path(), texts=["music"], residual=False, level=False)
+    # tiny has no training loudness: the box changes nothing for it
+    np.testing.assert_array_equal(sf.read(audio_path(on[0]))[0], sf.read(audio_path(off[0]))[0])
 
 
 def test_mask_floor_out_of_range_is_a_one_line_error(client):
