@@ -33,3 +33,14 @@ def test_notebook_is_in_the_docs_nav(path):
     lines = (ROOT / "mkdocs.yml").read_text().splitlines()
     entries = [line for line in lines if f"notebooks/{path.name}" in line and not line.strip().startswith("#")]
     assert entries, f"add notebooks/{path.name} to the nav in mkdocs.yml (uncomment its entry)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_notebook_that_makes_a_temporary_folder_removes_it_at_the_end(path):
+    cells = json.loads(path.read_text())["cells"]
+    if not any("tempfile.mkdtemp(" in "".join(cell["source"]) for cell in cells):
+        return
+    last = cells[-1]
+    assert last["cell_type"] == "code" and "shutil.rmtree(" in "".join(last["source"]), (
+        f"{path.name}: end with a cell that removes its temporary folder (`make notebooks` runs every one)"
+    )
