@@ -103,7 +103,11 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     extra = {"run.checkpoint_every": 3, "run.valid_every": 1000}
     assert main(["train", str(TINY_CONFIG), *tiny_overrides(straight, steps=60, **extra)]) == 0
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    import torch
+
+    # the killed run's first part on as many threads as the straight run (the reductions' order
+    # differs between thread counts, and 60 steps carry that past the tolerance)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": str(torch.get_num_threads())}
     command = [sys.executable, "-m", "codecsep_mm", "train", str(TINY_CONFIG),
                *tiny_overrides(killed, steps=60, **extra)]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
