@@ -20,38 +20,28 @@ import collections
 import dataclasses
 import os
 
+from manifest_options import add_manifest_options, load_manifest_run
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="starter-16k")
-    parser.add_argument("--manifest", required=True)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--kinds", default="class")
+    add_manifest_options(parser, kinds="class")
     parser.add_argument("--gains", default="-12,0,12", help="dB, comma-separated (write --gains=-12,0)")
     parser.add_argument("--input-lufs", default="off,model", help="'off', 'model' or LUFS values, comma-separated")
-    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    import torch
-
-    from codecsep_mm import Separator
-    from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import evaluate
     from codecsep_mm.eval.report import class_means_line
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     gains = [float(g) for g in args.gains.split(",")]
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    separator = Separator.from_pretrained(args.model)
+    separator, records, kinds = load_manifest_run(args)
     own = separator.settings
     settings = {name: dataclasses.replace(own, input_lufs=None if name == "off" else float(name))
                 for name in args.input_lufs.split(",") if name != "model"}
     if "model" in args.input_lufs.split(","):
         settings[f"model ({own.input_lufs})"] = own
-    records = read_mixtures(args.manifest)[: args.limit]
     plain_separate = separator.separate
     print(f"{args.model} on {len(records)} mixtures of {args.manifest}")
     print("mean SI-SDRi (dB), speech / music / sfx, and the mean over the classes")

@@ -25,6 +25,8 @@ import collections
 import dataclasses
 import os
 
+from manifest_options import add_manifest_options, load_manifest_run
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CLASSES = ("speech", "music", "sfx")
@@ -32,32 +34,22 @@ CLASSES = ("speech", "music", "sfx")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="starter-16k")
-    parser.add_argument("--manifest", required=True)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--kinds", default="class")
+    add_manifest_options(parser, kinds="class")
     parser.add_argument("--mask-floor", type=float, default=None)
     parser.add_argument("--window-seconds", type=float, default=0.5)
     parser.add_argument("--worst", type=int, default=0, metavar="N")
     parser.add_argument("--min-count", type=int, default=3)
     parser.add_argument("--follow", action="append", default=[], metavar="LABEL")
-    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.follow and "class" not in args.kinds.split(","):
         parser.error("--follow needs the class-word prompts: add class to --kinds")
 
     import numpy as np
-    import torch
 
-    from codecsep_mm import Separator
-    from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import separate_each
     from codecsep_mm.eval.metrics import energy_shares, mono, stem_energies
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    separator = Separator.from_pretrained(args.model)
+    separator, records, kinds = load_manifest_run(args)
     if args.mask_floor is not None:
         separator.settings = dataclasses.replace(separator.settings, mask_floor=args.mask_floor)
     # (kind, class) -> rows of [target, speech, music, sfx, artefacts]; (kind, class, label) -> target
@@ -65,7 +57,6 @@ def main() -> None:
     own: dict[tuple, list[float]] = collections.defaultdict(list)
     # (label, class word) -> share of each followed source's energy in that class word's estimate
     went: dict[tuple, list[float]] = collections.defaultdict(list)
-    records = read_mixtures(args.manifest)[: args.limit]
     for done in separate_each(separator, records, kinds):
         window = int(args.window_seconds * done.sample_rate)
         for (index, kind, _), estimate in zip(done.jobs, done.estimates):

@@ -21,6 +21,8 @@ import collections
 import dataclasses
 import os
 
+from manifest_options import add_manifest_options, load_manifest_run
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CLASSES = ("speech", "music", "sfx")
@@ -28,31 +30,19 @@ CLASSES = ("speech", "music", "sfx")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="starter-16k")
-    parser.add_argument("--manifest", required=True)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--kinds", default="class,caption,audio")
+    add_manifest_options(parser, kinds="class,caption,audio")
     parser.add_argument("--floors", default="0,0.01,0.02,0.03,0.05,0.08")
-    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
-    import torch
-
-    from codecsep_mm import Separator
-    from codecsep_mm.data.manifest import read_mixtures
     from codecsep_mm.eval.evaluate import separate_each
     from codecsep_mm.eval.metrics import score
     from codecsep_mm.eval.report import class_means_line
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     floors = [float(f) for f in args.floors.split(",")]
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    separator = Separator.from_pretrained(args.model)
+    separator, records, kinds = load_manifest_run(args)
     stored = separator.settings.mask_floor
     separator.settings = dataclasses.replace(separator.settings, mask_floor=0.0)
     scores: dict[tuple, list[float]] = collections.defaultdict(list)
-    records = read_mixtures(args.manifest)[: args.limit]
     for done in separate_each(separator, records, kinds):
         mixture, rate = done.mixture, done.sample_rate
         for (index, kind, _), estimate in zip(done.jobs, done.estimates):
