@@ -151,45 +151,40 @@ def test_the_mask_floor_slider_applies_to_one_request_only(client):
     np.testing.assert_array_equal(again, first)  # the model's own floor is back
 
 
-def test_run_separation_separates_with_the_slider_floor_and_restores_the_models():
+def _settings_seen(separator, field: str, requests: list[dict]) -> list:
+    """Run the page's action once per keyword set in ``requests`` (music from the bundled example)
+    and return ``separator.settings.<field>`` as each separation saw it."""
     from codecsep_mm.demo.app import ModelPool, run_separation
 
-    separator = load_model("tiny")
-    own = separator.settings.mask_floor
     seen = []
     original = separator.separate
 
     def spy(*args, **kwargs):
-        seen.append(separator.settings.mask_floor)
+        seen.append(getattr(separator.settings, field))
         return original(*args, **kwargs)
 
     separator.separate = spy
     pool = ModelPool(loader=lambda name: separator, imagenet_images=False)
     fields = ["music"] + [""] * (MAX_QUERIES - 1) + [None] * (2 * MAX_QUERIES)
-    for floor in (0.3, None):
-        run_separation(pool, MAX_SECONDS, str(example_path()), "tiny", False, "", fields, mask_floor=floor)
+    for request in requests:
+        run_separation(pool, MAX_SECONDS, str(example_path()), "tiny", False, "", fields, **request)
+    return seen
+
+
+def test_run_separation_separates_with_the_slider_floor_and_restores_the_models():
+    separator = load_model("tiny")
+    own = separator.settings.mask_floor
+    seen = _settings_seen(separator, "mask_floor", [{"mask_floor": 0.3}, {"mask_floor": None}])
     assert seen == [0.3, own] and separator.settings.mask_floor == own
 
 
 def test_the_level_box_off_separates_the_input_as_it_is_for_one_request_only():
     import dataclasses
 
-    from codecsep_mm.demo.app import ModelPool, run_separation
-
     separator = load_model("tiny")
     separator.settings = dataclasses.replace(separator.settings, input_lufs=-27.0)
-    seen = []
-    original = separator.separate
-
-    def spy(*args, **kwargs):
-        seen.append(separator.settings.input_lufs)
-        return original(*args, **kwargs)
-
-    separator.separate = spy
-    pool = ModelPool(loader=lambda name: separator, imagenet_images=False)
-    fields = ["music"] + [""] * (MAX_QUERIES - 1) + [None] * (2 * MAX_QUERIES)
-    for level in (False, True, None):
-        run_separation(pool, MAX_SECONDS, str(example_path()), "tiny", False, "", fields, level_input=level)
+    requests = [{"level_input": level} for level in (False, True, None)]
+    seen = _settings_seen(separator, "input_lufs", requests)
     assert seen == [None, -27.0, -27.0] and separator.settings.input_lufs == -27.0
 
 
