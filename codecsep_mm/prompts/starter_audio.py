@@ -133,8 +133,13 @@ class StarterAudioEncoder:
 
     @torch.no_grad()
     def encode(self, clips: Sequence[Any]) -> torch.Tensor:
-        rows = [self._embed(self._load(clip)) for clip in clips]
+        rows = [self.embedding(clip).cpu() for clip in clips]
         return torch.stack(rows) if rows else torch.empty(0, self.embed_dim)
+
+    def embedding(self, clip: Any) -> torch.Tensor:
+        """One clip -> its ``(embed_dim,)`` embedding on the encoder's device, with gradients
+        (``encode`` is this without them; ``model.learn: audio-encoder`` trains through it)."""
+        return self._embed(self._load(clip))
 
     def _embed(self, wav: np.ndarray) -> torch.Tensor:
         """One clip -> one embedding: windows of ``window_seconds`` (the last one zero-padded),
@@ -149,7 +154,7 @@ class StarterAudioEncoder:
             windows = [np.pad(w, (0, size - len(w))) for w in windows]
         windows = [peak_normalize(w) for w in windows]
         batch = torch.from_numpy(np.stack(windows)).float().to(self.device)
-        return l2_normalize(self.model(batch).mean(0)).cpu()
+        return l2_normalize(self.model(batch).mean(0))
 
     def _load(self, clip: Any) -> np.ndarray:
         from codecsep_mm.audio import check_waveform, load_audio, resample

@@ -24,6 +24,7 @@ from codecsep_mm.errors import ConfigError
 
 LOSS_KINDS = ("si-sdr", "latent", "si-sdr+latent")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+LEARN_PARTS = ("masker", "audio-encoder")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,12 @@ class ModelSpec:
     from a codec (a preset name or a ``codec.pth`` from ``train-codec``), a prompt encoder and a
     masker preset (with overrides). ``prompt_encoders`` adds frozen encoders of other modalities
     (``{name, options, projection, default}``, as in a model's config.json), e.g. the audio-query
-    encoder that ``data.mixing.audio_query_prob`` needs; they are saved with the model."""
+    encoder that ``data.mixing.audio_query_prob`` needs; they are saved with the model.
+
+    ``learn``: what the run trains. ``masker`` (the paper). ``audio-encoder``: the model's
+    audio-query encoder (a ``starter-audio`` tower) learns through the frozen masker with the same
+    loss, every other part frozen, so that audio queries catch up with a masker trained on without
+    changing what text prompts do; set ``data.mixing.audio_query_prob`` above 0 (1: every stem)."""
 
     base: str | None = None
     codec: str = "tiny"
@@ -43,6 +49,7 @@ class ModelSpec:
     masker_overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
     prompt_encoders: list[dict[str, Any]] = field(default_factory=list)
+    learn: str = "masker"
 
 
 @dataclass(frozen=True)
@@ -156,6 +163,11 @@ class TrainConfig(YamlConfig):
             raise ConfigError(f"loss.kind {self.loss.kind!r}; valid: {list(LOSS_KINDS)}")
         if self.run.amp not in AMP_MODES:
             raise ConfigError(f"run.amp {self.run.amp!r}; valid: {list(AMP_MODES)}")
+        if self.model.learn not in LEARN_PARTS:
+            raise ConfigError(f"model.learn {self.model.learn!r}; valid: {list(LEARN_PARTS)}")
+        if self.model.learn == "audio-encoder" and not self.data.mixing.audio_query_prob:
+            raise ConfigError("model.learn: audio-encoder learns from audio queries; set "
+                              "data.mixing.audio_query_prob above 0 (1: every stem)")
         if not self.data.synthetic and not self.data.manifest:
             raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
         for key in ("steps", "batch_size", "valid_every", "checkpoint_every", "log_every"):

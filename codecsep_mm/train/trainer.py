@@ -3,7 +3,9 @@
 One step: encode the mixtures with the frozen codec encoder (no gradient), embed the prompts with
 the frozen prompt encoders (each distinct prompt once: the encoders are cached), mask the latent once
 per stem, decode the masked latents and the sum of them with the frozen decoder (gradients flow
-through it into the masker), and minimise the loss of :mod:`codecsep_mm.train.loss`.
+through it into the masker), and minimise the loss of :mod:`codecsep_mm.train.loss`. With
+``model.learn: audio-encoder`` the masker is frozen too and the audio-query tower learns instead:
+its queries are embedded with gradients every step, through the same loss.
 
 Determinism: batch ``s`` on rank ``r`` holds the items ``(s * world + r) * batch + j`` of the
 index-seeded mixture dataset, and the torch generator is re-seeded from ``(seed, step, rank)`` at each
@@ -39,6 +41,7 @@ from codecsep_mm.train.loss import latent_nmse, neg_si_sdr, separation_loss
 
 # Sections that must not change between a run and its resumption (run.* may: e.g. more steps).
 FIXED_SECTIONS = ("model", "data", "optim", "loss")
+WEIGHTS_FILE_AUDIO = "audio_encoder.safetensors"  # checkpoints of model.learn: audio-encoder
 
 
 @dataclass
@@ -158,7 +161,7 @@ class TrainingLoop:
     def train_step(self, batch: dict[str, Any], step: int) -> float:
         """One optimisation step on a collated batch; returns the (rank-local) loss."""
         torch.manual_seed(_step_seed(self.config.run.seed, step, self.rank))
-        self.model.train()
+        self.train_mode()
         with self._autocast():
             loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
@@ -175,6 +178,10 @@ class TrainingLoop:
         else:
             self.optimizer.step()
         return float(loss.detach())
+
+    def train_mode(self) -> None:
+        """Put what learns in training mode before a step."""
+        self.model.train()
 
     def _warm_up(self, step: int) -> None:
         """Linear learning-rate warm-up over ``optim.warmup_steps`` (a no-op after it)."""
@@ -275,6 +282,14 @@ class Trainer(TrainingLoop):
             parameter.requires_grad_(False)
         self.separator.to(self.device)
         self.separator.prompt_encoders_to(self.device)  # audio queries are embedded every step
+        self.linear_encoder = None
+        if self.config.run.linear_encoder:
+            from codecsep_mm.codecs.linear import linearize_encoder
+
+            self.linear_encoder = linearize_encoder(self.codec)
+        self.audio_tower = None
+        if self.config.model.learn == "audio-encoder":
+            return self._build_audio_tower()
         # the saved model separates in windows as long as its training crops (see with_window), and
         # without a mask floor: training and validation never apply one, and a base model's floor was
         # chosen for the base's weights (choose a new one on validation data afterwards); it separates
@@ -283,17 +298,42 @@ class Trainer(TrainingLoop):
         self.separator.settings = dataclasses.replace(
             self.separator.settings.with_window(mixing.crop_seconds), mask_floor=0.0, input_lufs=mixing.mixture_lufs
         )
-        self.linear_encoder = None
-        if self.config.run.linear_encoder:
-            from codecsep_mm.codecs.linear import linearize_encoder
-
-            self.linear_encoder = linearize_encoder(self.codec)
         return self.masker
+
+    def _build_audio_tower(self) -> torch.nn.Module:
+        """``model.learn: audio-encoder``: the default audio encoder's tower learns; the masker is
+        frozen, and the model keeps the base's separation settings (its masker is the base's)."""
+        encoder = self.separator.encoders.get("audio")
+        tower = getattr(getattr(encoder, "encoder", encoder), "model", None)
+        if not isinstance(tower, torch.nn.Module) or not hasattr(encoder, "embedding"):
+            raise ConfigError("model.learn: audio-encoder needs a trainable audio-query encoder "
+                              "(starter-audio) as the model's default audio encoder; add one in "
+                              "model.prompt_encoders or use a base model that has one")
+        if self.world > 1:
+            raise ConfigError("model.learn: audio-encoder runs in one process; start it without torchrun")
+        for parameter in self.masker.parameters():
+            parameter.requires_grad_(False)
+        self.masker.eval()
+        self.audio_tower = encoder.encoder  # the encoder inside its cache: every query is embedded afresh
+        self.weights_file = WEIGHTS_FILE_AUDIO
+        return tower
+
+    def train_mode(self) -> None:
+        """The audio tower's batch-norm statistics stay as trained (only its weights learn)."""
+        if self.audio_tower is not None:
+            self.module.eval()
+        else:
+            super().train_mode()
 
     def datasets(self):
         return _datasets(self.config)
 
     def save_best(self) -> None:
+        if self.audio_tower is not None:  # the model folder gets the tower as it is now
+            from codecsep_mm.prompts.starter_audio import save_audio_embedder
+
+            folder = save_audio_embedder(self.module, self.out_dir / "audio-encoder" / "best")
+            self.audio_tower.options["weights"] = str(folder)
         self.separator.save_pretrained(self.out_dir / "best")
 
     def loss(self, batch: dict[str, Any]) -> torch.Tensor:
@@ -316,7 +356,8 @@ class Trainer(TrainingLoop):
                 latent = self.codec.encode(mixture)
         cond = self.conditioning(batch["prompts"])  # (b, k, c)
         flat_latent = repeat(latent, "b d t -> (b k) d t", k=n_stems)
-        masked = flat_latent * self.model(flat_latent, rearrange(cond, "b k c -> (b k) c"))
+        masker = self.model if self.audio_tower is None else self.masker
+        masked = flat_latent * masker(flat_latent, rearrange(cond, "b k c -> (b k) c"))
         est_stems = None
         if "si-sdr" in kind or decode_stems:
             est_stems = rearrange(self.codec.decode(masked)[..., :n_samples], "(b k) 1 s -> b k s", k=n_stems)
@@ -339,7 +380,9 @@ class Trainer(TrainingLoop):
         return total, est_stems, stems
 
     def conditioning(self, prompts: list[list[Any]]) -> torch.Tensor:
-        """Per-item, per-stem prompts -> ``cond (b, k, cond_dim)`` from the frozen, cached encoders."""
+        """Per-item, per-stem prompts -> ``cond (b, k, cond_dim)`` from the frozen, cached encoders
+        (audio queries through the learning tower, with gradients, when it learns)."""
+        from codecsep_mm.prompts.base import l2_normalize
         from codecsep_mm.prompts.query import Prompt
 
         rows = []
@@ -350,7 +393,12 @@ class Trainer(TrainingLoop):
                     prompt = Prompt.audio(prompt[1], self.separator.sample_rate)
                 elif isinstance(prompt, str):
                     prompt = Prompt.text(prompt)
-                vectors.append(self.separator.embed_prompt(prompt).detach())
+                if self.audio_tower is not None and prompt.modality == "audio":
+                    vector = self.audio_tower.embedding(prompt.encoder_input())
+                    projection = self.separator.projections.get(self.audio_tower.space)
+                    vectors.append(l2_normalize(vector if projection is None else projection(vector[None])[0]))
+                else:
+                    vectors.append(self.separator.embed_prompt(prompt).detach().to(self.device))
             rows.append(torch.stack(vectors))
         return torch.stack(rows).to(self.device, torch.float32)
 

@@ -128,3 +128,55 @@ def test_the_audio_encoder_follows_the_model_to_its_device(tmp_path, monkeypatch
     assert {p.device.type for p in encoder.model.parameters()} == {"cpu"}
     clip = SyntheticBank("sfx", 16000).crop(0, 8000, np.random.default_rng(0))
     assert loaded.encode_queries([Prompt.audio(clip, 16000)])[0].device.type == "cpu"
+
+
+def test_the_audio_tower_learns_through_a_frozen_masker(tmp_path, capsys):
+    """`model.learn: audio-encoder`: only the audio-query tower changes; text prompts separate as
+    before, audio queries differently, and the model keeps its base's separation settings."""
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from .conftest import TINY_CONFIG, tiny_overrides
+
+    base = Separator.from_pretrained("tiny")
+    base.add_prompt_encoder(prompts.create("starter-audio", weights=str(_tiny_audio_encoder(tmp_path / "enc"))))
+    base.settings = dataclasses.replace(base.settings, mask_floor=0.03)
+    base.save_pretrained(tmp_path / "base")
+    out = tmp_path / "run"
+    args = tiny_overrides(out, steps=3, **{"model.base": str(tmp_path / "base"), "model.learn": "audio-encoder",
+                                           "data.mixing.audio_query_prob": 1.0, "optim.lr": 0.05})
+    assert main(["train", str(TINY_CONFIG), *args]) == 0
+    assert (out / "checkpoints" / "last" / "audio_encoder.safetensors").is_file()
+
+    before, after = Separator.from_pretrained(tmp_path / "base"), Separator.from_pretrained(out / "best")
+    masker_before = load_file(str(tmp_path / "base" / "masker.safetensors"))
+    masker_after = load_file(str(out / "best" / "masker.safetensors"))
+    assert all(torch.equal(masker_before[k], masker_after[k]) for k in masker_before)
+    assert after.settings == before.settings and after.settings.mask_floor == 0.03
+    tower_before = before.encoders["audio"].encoder.model.state_dict()
+    tower_after = after.encoders["audio"].encoder.model.state_dict()
+    changed = [k for k in tower_before if not torch.equal(tower_before[k], tower_after[k])]
+    assert changed and all("running" not in k for k in changed)  # weights learn, batch-norm statistics stay
+
+    clip = SyntheticBank("sfx", 16000).crop(0, 8000, np.random.default_rng(0))
+    text_before, _, _ = before.encode_queries(["sound effects"])
+    text_after, _, _ = after.encode_queries(["sound effects"])
+    torch.testing.assert_close(text_before, text_after)
+    audio_before, _, _ = before.encode_queries([Prompt.audio(clip, 16000)])
+    audio_after, _, _ = after.encode_queries([Prompt.audio(clip, 16000)])
+    assert float((audio_before - audio_after).abs().max()) > 1e-4
+
+
+def test_learning_the_audio_tower_needs_audio_queries_and_a_tower(tmp_path, capsys):
+    from .conftest import TINY_CONFIG, tiny_overrides
+
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, **{"model.learn": "audio-encoder"})]) != 0
+    assert "data.mixing.audio_query_prob" in capsys.readouterr().err
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, **{"model.learn": "codec"})]) != 0
+    assert "model.learn 'codec'; valid: ['masker', 'audio-encoder']" in capsys.readouterr().err
+    args = tiny_overrides(out, **{"model.learn": "audio-encoder", "data.mixing.audio_query_prob": 1.0})
+    assert main(["train", str(TINY_CONFIG), *args]) != 0  # `tiny` has no audio encoder
+    assert "needs a trainable audio-query encoder (starter-audio)" in capsys.readouterr().err
+    assert not (out / "best").exists()
