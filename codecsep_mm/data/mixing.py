@@ -38,6 +38,7 @@ from codecsep_mm.errors import AudioInputError, ConfigError
 
 SILENCE_RMS = 1e-4
 MAX_CROP_TRIES = 8
+AUDIO_QUERY_SOURCES = ("recording", "label")
 QUERY_SILENCE_PEAK = 1e-4  # well above codecsep_mm.audio.SILENCE_PEAK, under which a query is refused
 
 
@@ -55,8 +56,12 @@ class MixingConfig:
         peak_db: the mixture's peak is kept at or below this (dBFS).
         prompt_fields: relative odds of prompting with the class word, the label or the caption.
         templates: per field, templates with one ``{}``; one is picked at random.
-        audio_query_prob: odds of prompting a stem with another crop of its recording instead of
-            text (so that a masker learns audio queries too).
+        audio_query_prob: odds of prompting a stem with an audio query instead of text (so that a
+            masker learns audio queries too).
+        audio_query_from: where an audio query comes from: ``recording``, another crop of the
+            stem's own recording; ``label``, a crop of another recording of the same label (from
+            another group when there is one, as the benchmarks draw theirs), the stem's own
+            recording only when its label has no other.
         speed_range: each stem is played at a random speed in ``[1 / (1 + r), 1 + r]`` (0: off).
         eq_db: each stem goes through a random smooth equaliser of at most ``±eq_db`` (0: off).
         duration_weight_seconds: per class, draw its recordings with odds proportional to their
@@ -83,6 +88,7 @@ class MixingConfig:
         default_factory=lambda: {"class": ["{}"], "label": ["{}", "the sound of {}"], "caption": ["{}"]}
     )
     audio_query_prob: float = 0.0
+    audio_query_from: str = "recording"
     speed_range: float = 0.0
     eq_db: float = 0.0
     duration_weight_seconds: dict[str, float] = field(default_factory=dict)
@@ -105,6 +111,8 @@ class MixingConfig:
             raise ConfigError("crop_seconds must be at least 0.5 (loudness needs 400 ms blocks)")
         if not 0.0 <= self.audio_query_prob <= 1.0:
             raise ConfigError("audio_query_prob must be between 0 and 1")
+        if self.audio_query_from not in AUDIO_QUERY_SOURCES:
+            raise ConfigError(f"audio_query_from {self.audio_query_from!r}; valid: {list(AUDIO_QUERY_SOURCES)}")
         if not 0.0 <= self.speed_range <= 1.0:
             raise ConfigError("speed_range must be between 0 and 1 (0.1: speeds from 0.91x to 1.1x)")
         if not 0.0 <= self.eq_db <= 24.0:
@@ -266,6 +274,7 @@ class MixtureDataset:
         self.length = length
         self._meter: Any = None
         self._cumulative: dict[str, np.ndarray] = {}
+        self._same_label: dict[str, list[list[int]]] = {}
 
     @classmethod
     def from_records(cls, records: Sequence[SourceRecord], config: MixingConfig, split: str,
@@ -342,10 +351,34 @@ class MixtureDataset:
 
     def _prompt(self, bank, record_index: int, n_samples: int, rng) -> Any:
         if self.config.audio_query_prob and rng.random() < self.config.audio_query_prob:
-            clip = audible_crop(bank, record_index, n_samples, rng)
+            clip = audible_crop(bank, self._query_record(bank, record_index, rng), n_samples, rng)
             if float(np.abs(clip).max()) > QUERY_SILENCE_PEAK:  # else: a silent query; describe it
                 return ("audio", clip)
         return describe(bank.records[record_index], self.config.prompt_fields, self.config.templates, rng)
+
+
+    def _query_record(self, bank, record_index: int, rng: np.random.Generator) -> int:
+        """The record an audio query for ``record_index`` is cropped from (``audio_query_from``)."""
+        if self.config.audio_query_from == "recording":
+            return record_index
+        if bank.cls not in self._same_label:
+            self._same_label[bank.cls] = query_candidates(bank.records)
+        candidates = self._same_label[bank.cls][record_index]
+        return candidates[int(rng.integers(len(candidates)))] if candidates else record_index
+
+
+def query_candidates(records: Sequence[SourceRecord]) -> list[list[int]]:
+    """Per record, the indices of the other recordings of its label (other paths), those of
+    another group when there are any (``audio_query_from: label``); empty when it has none."""
+    by_label: dict[str | None, list[int]] = {}
+    for index, record in enumerate(records):
+        by_label.setdefault(record.label, []).append(index)
+    candidates = []
+    for record in records:
+        others = [i for i in by_label[record.label] if records[i].path != record.path]
+        elsewhere = [i for i in others if records[i].group != record.group]
+        candidates.append(elsewhere or others)
+    return candidates
 
 
 def audible_crop(bank, record_index: int, n_samples: int, rng: np.random.Generator) -> np.ndarray:

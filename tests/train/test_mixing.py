@@ -66,6 +66,39 @@ def test_audio_queries_are_other_crops_of_the_same_recording():
         assert kind == "audio" and clip.shape == stem.shape
 
 
+def test_audio_queries_can_come_from_another_recording_of_the_label():
+    from codecsep_mm.data.manifest import SourceRecord
+    from codecsep_mm.data.mixing import query_candidates
+
+    def record(name, label, group):
+        return SourceRecord(path=f"{name}.flac", cls="sfx", label=label, caption=label, group=group)
+
+    records = [record("a", "door", "pkg1"), record("b", "door", "pkg1"), record("c", "door", "pkg2"),
+               record("d", "bell", "pkg1"), record("e", "bell", "pkg1"), record("f", "dog", "pkg3")]
+    # another group first (a, b -> c), the same group when the label has no other (d <-> e), none for f
+    assert query_candidates(records) == [[2], [2], [0, 1], [4], [3], []]
+
+    banks = synthetic_banks(("speech", "music", "sfx"), 16000)
+    for cls, bank in banks.items():
+        bank.records = [record(f"{cls}{i}", f"{cls} label {i // 2}", f"g{i}") for i in range(4)]
+        crops: list[int] = []
+        original = bank.crop
+        bank.crop = lambda index, n, rng, crops=crops, original=original: crops.append(index) or original(0, n, rng)
+        bank.crops = crops
+    for source, same in (("recording", True), ("label", False)):
+        config = MixingConfig(crop_seconds=0.5, audio_query_prob=1.0, audio_query_from=source)
+        dataset = MixtureDataset(banks, config, seed=0)
+        for index in range(6):
+            for bank in banks.values():
+                bank.crops.clear()
+            dataset[index]
+            for bank in banks.values():
+                stem, query = bank.crops[0], bank.crops[-1]  # the stem's crop, then its query's
+                assert (query == stem) == same and query // 2 == stem // 2  # the same label
+    with pytest.raises(ConfigError, match="audio_query_from 'class'; valid: \\['recording', 'label'\\]"):
+        MixingConfig(audio_query_from="class")
+
+
 def test_a_silent_recording_is_described_instead_of_played_as_a_query():
     config = MixingConfig(crop_seconds=0.5, audio_query_prob=1.0)
     banks = synthetic_banks(config.classes, 16000)
