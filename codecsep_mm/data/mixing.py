@@ -356,7 +356,6 @@ class MixtureDataset:
                 return ("audio", clip)
         return describe(bank.records[record_index], self.config.prompt_fields, self.config.templates, rng)
 
-
     def _query_record(self, bank, record_index: int, rng: np.random.Generator) -> int:
         """The record an audio query for ``record_index`` is cropped from (``audio_query_from``)."""
         if self.config.audio_query_from == "recording":
