@@ -261,18 +261,24 @@ class Separator(nn.Module):
 
     def embed_prompt(self, prompt) -> torch.Tensor:
         """One :class:`~codecsep_mm.prompts.Prompt` -> its ``(cond_dim,)`` vector in the masker space."""
+
+        encoder, _ = self._encoder_for(prompt)
+        return self.to_masker_space(encoder, encoder.encode([prompt.encoder_input()]))[0]
+
+    def to_masker_space(self, encoder, embeddings: torch.Tensor) -> torch.Tensor:
+        """``encoder``'s ``(b, d)`` embeddings -> ``(b, cond_dim)``: through its projection, if it
+        has one, checked against the masker and L2-normalised (gradients flow through)."""
         from codecsep_mm.prompts.base import l2_normalize
 
-        encoder, projection = self._encoder_for(prompt)
-        embedding = encoder.encode([prompt.encoder_input()])
+        projection = self.projections.get(encoder.space)
         if projection is not None:
-            embedding = projection(embedding)
-        if embedding.shape[-1] != self.masker.config.cond_dim:
+            embeddings = projection(embeddings)
+        if embeddings.shape[-1] != self.masker.config.cond_dim:
             raise PromptError(
-                f"prompt embeddings have {embedding.shape[-1]} dims, the masker expects "
+                f"prompt embeddings have {embeddings.shape[-1]} dims, the masker expects "
                 f"{self.masker.config.cond_dim}"
             )
-        return l2_normalize(embedding)[0]
+        return l2_normalize(embeddings)
 
     def encode_queries(self, prompts) -> tuple[torch.Tensor, list[str], list[bool]]:
         """Prompts -> ``(cond (n, k), labels, negative flags)``.

@@ -382,7 +382,6 @@ class Trainer(TrainingLoop):
     def conditioning(self, prompts: list[list[Any]]) -> torch.Tensor:
         """Per-item, per-stem prompts -> ``cond (b, k, cond_dim)`` from the frozen, cached encoders
         (audio queries through the learning tower, with gradients, when it learns)."""
-        from codecsep_mm.prompts.base import l2_normalize
         from codecsep_mm.prompts.query import Prompt
 
         rows = []
@@ -395,8 +394,7 @@ class Trainer(TrainingLoop):
                     prompt = Prompt.text(prompt)
                 if self.audio_tower is not None and prompt.modality == "audio":
                     vector = self.audio_tower.embedding(prompt.encoder_input())
-                    projection = self.separator.projections.get(self.audio_tower.space)
-                    vectors.append(l2_normalize(vector if projection is None else projection(vector[None])[0]))
+                    vectors.append(self.separator.to_masker_space(self.audio_tower, vector[None])[0])
                 else:
                     vectors.append(self.separator.embed_prompt(prompt).detach().to(self.device))
             rows.append(torch.stack(vectors))
