@@ -130,7 +130,7 @@ def test_the_audio_encoder_follows_the_model_to_its_device(tmp_path, monkeypatch
     assert loaded.encode_queries([Prompt.audio(clip, 16000)])[0].device.type == "cpu"
 
 
-def test_the_audio_tower_learns_through_a_frozen_masker(tmp_path, capsys):
+def test_the_audio_tower_learns_through_a_frozen_masker(tmp_path):
     """`model.learn: audio-encoder`: only the audio-query tower changes; text prompts separate as
     before, audio queries differently, and the model keeps its base's separation settings."""
     import dataclasses
