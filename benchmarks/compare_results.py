@@ -9,10 +9,14 @@ scored on the same mixtures differ far less from mixture to mixture than either 
 so a paired difference resolves changes that the two means alone hide in their spread.
 
 ``--open-vocabulary`` pairs only the sources whose labels never occur in training (the report's
-open-vocabulary table).
+open-vocabulary table). ``--by-label KIND`` prints, for that prompt kind, one line per source label
+instead: its class, how many sources, A's and B's mean SI-SDRi and the paired difference, worst label
+of A first (``--class sfx`` keeps one class); a label that loses or gains shows there, where the class
+means average it away.
 
 Usage:
     python benchmarks/compare_results.py /work/hm-s9/results.json /work/hm-s/results.json [--open-vocabulary]
+    python benchmarks/compare_results.py A/results.json B/results.json --by-label class [--class sfx]
 """
 
 from __future__ import annotations
@@ -48,13 +52,44 @@ def paired_differences(rows_a: list[dict], rows_b: list[dict]) -> dict[str, dict
     return out
 
 
+def label_differences(rows_a: list[dict], rows_b: list[dict], kind: str) -> list[tuple]:
+    """``(label, class, n, mean A, mean B, mean B - A, its standard error)`` for every source label of
+    ``kind`` both runs scored, the label A separates worst first."""
+    a = {(r["id"], r["source"]): r for r in rows_a if r["kind"] == kind}
+    b = {(r["id"], r["source"]): r for r in rows_b if r["kind"] == kind}
+    groups: dict[tuple[str, str], list] = {}
+    for key in sorted(set(a) & set(b)):
+        groups.setdefault((a[key]["label"], a[key]["class"]), []).append((a[key]["si_sdri"], b[key]["si_sdri"]))
+    lines = []
+    for (label, cls), pairs in groups.items():
+        values = np.array(pairs)
+        diff = values[:, 1] - values[:, 0]
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+        lines.append((label, cls, len(diff), float(values[:, 0].mean()), float(values[:, 1].mean()),
+                      float(diff.mean()), se))
+    return sorted(lines, key=lambda line: line[3])
+
+
+def _print_labels(lines: list[tuple], kind: str, which: str) -> None:
+    print(f"per label, {kind} prompts, SI-SDRi (dB): mean of A, of B, and B - A +- standard error, "
+          f"paired over the {which} both scored")
+    width = max(len(line[0]) for line in lines)
+    for label, cls, n, mean_a, mean_b, diff, se in lines:
+        print(f"{label:{width}s}  {cls:6s}  n {n:3d}  A {mean_a:6.2f}  B {mean_b:6.2f}  B - A {diff:+.2f} +- {se:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", help="results.json of the reference model")
     parser.add_argument("b", help="results.json of the model compared with it")
     parser.add_argument("--open-vocabulary", action="store_true",
                         help="only the sources whose labels never occur in training")
+    parser.add_argument("--by-label", metavar="KIND", choices=KINDS,
+                        help="one line per source label for this prompt kind instead of the class table")
+    parser.add_argument("--class", dest="cls", choices=CLASSES, help="with --by-label: only this class")
     args = parser.parse_args()
+    if args.cls and not args.by_label:
+        parser.error("--class goes with --by-label KIND")
     runs = []
     for path in (args.a, args.b):
         with open(path) as handle:
@@ -62,11 +97,22 @@ def main() -> None:
     rows = [run["rows"] for run in runs]
     if args.open_vocabulary:
         rows = [[r for r in run_rows if r.get("open_vocabulary")] for run_rows in rows]
+    which = "open-vocabulary sources" if args.open_vocabulary else "sources"
+    if args.by_label:
+        if args.cls:
+            rows = [[r for r in run_rows if r["class"] == args.cls] for run_rows in rows]
+        lines = label_differences(*rows, args.by_label)
+        if not lines:
+            raise SystemExit(f"the two runs share no scored source with {args.by_label} prompts"
+                             + (f" of class {args.cls}" if args.cls else "")
+                             + "; score both on the same manifest with that kind")
+        print(f"A: {args.a}\nB: {args.b}")
+        _print_labels(lines, args.by_label, which)
+        return
     found = paired_differences(*rows)
     if not found:
         raise SystemExit("the two runs share no scored (mixture, source, prompt kind); "
                          "score both on the same manifest")
-    which = "open-vocabulary sources" if args.open_vocabulary else "sources"
     print(f"B - A, SI-SDRi (dB) +- standard error, paired over the {which} both scored\n"
           f"A: {args.a}\nB: {args.b}")
     for kind, entry in found.items():

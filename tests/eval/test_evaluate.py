@@ -314,3 +314,36 @@ def test_compare_results_pairs_the_sources_both_runs_scored(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "compare_results.py"),
                            str(tmp_path / "a.json"), str(tmp_path / "c.json")], capture_output=True, text=True)
     assert done.returncode != 0 and "share no scored" in done.stderr
+
+
+def test_compare_results_by_label_pairs_each_label_worst_first(tmp_path):
+    rows_a, rows_b = [], []
+    for i in range(4):
+        for source, (cls, label) in enumerate((("speech", "English speech"), ("music", "game music"),
+                                               ("sfx", "wind" if i < 2 else "coins"))):
+            base = {"id": f"m{i}", "source": source, "class": cls, "label": label, "kind": "class"}
+            rows_a.append({**base, "si_sdri": 10.0 - 3 * source + i})
+            rows_b.append({**base, "si_sdri": 10.0 - 3 * source + i + (2.0 if label == "wind" else 0.5 * i)})
+    rows_b.append({**rows_b[0], "kind": "audio"})  # another kind: not in the class table
+    for name, rows in (("a", rows_a), ("b", rows_b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"rows": rows}))
+    script = str(REPO / "benchmarks" / "compare_results.py")
+
+    def run(*extra):
+        return subprocess.run([sys.executable, script, str(tmp_path / "a.json"), str(tmp_path / "b.json"), *extra],
+                              capture_output=True, text=True)
+
+    done = run("--by-label", "class")
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines()[3:]]
+    # worst label of A first: wind (A 4.0, 5.0 -> 4.50), then coins (6.0, 7.0 -> 6.50), game music, speech
+    assert [line[0] for line in lines] == ["wind", "coins", "game", "English"]
+    wind = done.stdout.splitlines()[3]
+    assert "sfx" in wind and "n   2" in wind and "A   4.50" in wind and "B   6.50" in wind and "+2.00 +- 0.00" in wind
+    assert "B - A +0.75 +- 0.32" in done.stdout.splitlines()[6]  # speech: 0, .5, 1, 1.5: sd 0.645, se 0.32
+    done = run("--by-label", "class", "--class", "sfx")
+    assert done.returncode == 0 and [line.split()[0] for line in done.stdout.splitlines()[3:]] == ["wind", "coins"]
+    done = run("--by-label", "image")
+    assert done.returncode != 0 and "no scored source with image prompts" in done.stderr
+    done = run("--class", "sfx")
+    assert done.returncode != 0 and "--class goes with --by-label" in done.stderr
