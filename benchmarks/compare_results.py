@@ -43,8 +43,7 @@ def paired_differences(rows_a: list[dict], rows_b: list[dict]) -> dict[str, dict
             if not keys:
                 continue
             diff = np.array([b[k]["si_sdri"] - a[k]["si_sdri"] for k in keys])
-            se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
-            per_class[cls] = (float(diff.mean()), se, len(diff))
+            per_class[cls] = (float(diff.mean()), _standard_error(diff), len(diff))
         if per_class:
             mean = float(np.mean([v[0] for v in per_class.values()]))
             se = float(np.sqrt(sum(v[1] ** 2 for v in per_class.values())) / len(per_class))
@@ -64,10 +63,14 @@ def label_differences(rows_a: list[dict], rows_b: list[dict], kind: str) -> list
     for (label, cls), pairs in groups.items():
         values = np.array(pairs)
         diff = values[:, 1] - values[:, 0]
-        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
         lines.append((label, cls, len(diff), float(values[:, 0].mean()), float(values[:, 1].mean()),
-                      float(diff.mean()), se))
+                      float(diff.mean()), _standard_error(diff)))
     return sorted(lines, key=lambda line: line[3])
+
+
+def _standard_error(diff: np.ndarray) -> float:
+    """The standard error of the mean of paired differences (nan for a single one)."""
+    return float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
 
 
 def _print_labels(lines: list[tuple], kind: str, which: str) -> None:
@@ -76,6 +79,16 @@ def _print_labels(lines: list[tuple], kind: str, which: str) -> None:
     width = max(len(line[0]) for line in lines)
     for label, cls, n, mean_a, mean_b, diff, se in lines:
         print(f"{label:{width}s}  {cls:6s}  n {n:3d}  A {mean_a:6.2f}  B {mean_b:6.2f}  B - A {diff:+.2f} +- {se:.2f}")
+
+
+def _read_rows(path: str) -> list[dict]:
+    """The scored rows of a ``codecsep-mm eval --out DIR`` run's ``results.json``."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"cannot read {path} ({error.__class__.__name__}: {error}); give the "
+                         "results.json that `codecsep-mm eval --out DIR` wrote") from None
 
 
 def main() -> None:
@@ -90,11 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.cls and not args.by_label:
         parser.error("--class goes with --by-label KIND")
-    runs = []
-    for path in (args.a, args.b):
-        with open(path) as handle:
-            runs.append(json.load(handle))
-    rows = [run["rows"] for run in runs]
+    rows = [_read_rows(path) for path in (args.a, args.b)]
     if args.open_vocabulary:
         rows = [[r for r in run_rows if r.get("open_vocabulary")] for run_rows in rows]
     which = "open-vocabulary sources" if args.open_vocabulary else "sources"

@@ -347,3 +347,14 @@ def test_compare_results_by_label_pairs_each_label_worst_first(tmp_path):
     assert done.returncode != 0 and "no scored source with image prompts" in done.stderr
     done = run("--class", "sfx")
     assert done.returncode != 0 and "--class goes with --by-label" in done.stderr
+
+
+def test_compare_results_refuses_a_file_that_is_not_a_run(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps({"rows": []}))
+    (tmp_path / "b.json").write_text("not json")
+    script = str(REPO / "benchmarks" / "compare_results.py")
+    for other in (tmp_path / "b.json", tmp_path / "missing.json"):
+        done = subprocess.run([sys.executable, script, str(tmp_path / "a.json"), str(other)],
+                              capture_output=True, text=True)
+        assert done.returncode != 0 and f"cannot read {other}" in done.stderr
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
