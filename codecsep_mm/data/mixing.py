@@ -70,6 +70,11 @@ class MixingConfig:
         balance_labels: classes drawn label first: each of the class's labels equally often, then
             a recording of that label (by duration when the class is duration-weighted, else
             uniformly), as openmix draws its sound effects. Classes not named: by recording.
+        absent_prob: per class, the odds that its source is left out of a mixture: its stem is
+            silent and its prompt is still given, so the masker learns to return silence for a
+            sound that is not there (``{music: 0.2}``: one mixture in five has no music, and the
+            "music" prompt must not take the steady sound effects). At least one source is always
+            kept; validation mixtures keep every source.
     """
 
     sample_rate: int = 16000
@@ -93,6 +98,7 @@ class MixingConfig:
     eq_db: float = 0.0
     duration_weight_seconds: dict[str, float] = field(default_factory=dict)
     balance_labels: tuple[str, ...] = ()
+    absent_prob: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -120,10 +126,12 @@ class MixingConfig:
         check_duration_weights(self.duration_weight_seconds)
         object.__setattr__(self, "balance_labels", tuple(self.balance_labels))
         check_balance_labels(self.balance_labels)
+        check_absent_prob(self.absent_prob, self.classes)
 
     def without_augmentation(self) -> MixingConfig:
-        """The same recipe with no speed change and no equaliser (for validation sets)."""
-        return replace(self, speed_range=0.0, eq_db=0.0)
+        """The same recipe with no speed change, no equaliser and every source present (for
+        validation sets)."""
+        return replace(self, speed_range=0.0, eq_db=0.0, absent_prob={})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MixingConfig:
@@ -227,6 +235,17 @@ def check_balance_labels(classes: Sequence[str]) -> None:
         raise ConfigError(f"balance_labels: unknown classes {unknown}; use some of {', '.join(CLASSES)}")
 
 
+def check_absent_prob(odds: dict[str, float], classes: Sequence[str]) -> None:
+    """Raise :class:`ConfigError` unless ``odds`` (as ``MixingConfig.absent_prob``) names mixed
+    classes with odds from 0 to 1."""
+    unknown = [c for c in odds if c not in classes]
+    if unknown:
+        raise ConfigError(f"absent_prob: {unknown} are not mixed classes; use some of {', '.join(classes)}")
+    bad = {c: p for c, p in odds.items() if not 0.0 <= float(p) <= 1.0}
+    if bad:
+        raise ConfigError(f"absent_prob: odds {bad} must be between 0 and 1")
+
+
 def duration_draw_odds(records: Sequence[SourceRecord], cap: float) -> np.ndarray:
     """The odds of drawing each record of a duration-weighted class
     (``data.mixing.duration_weight_seconds``): its playable length counted up to ``cap`` seconds,
@@ -300,8 +319,19 @@ class MixtureDataset:
             stems.append(stem * np.float32(10 ** (gain_db / 20)) if math.isfinite(gain_db) else stem)
             prompts.append(self._prompt(bank, record_index, n_samples, rng))
         stems = np.stack(stems)
+        for k in self._absent(rng):
+            stems[k] = 0.0
         stems *= np.float32(self._mixture_gain(stems))
         return MixtureItem(stems.sum(0, keepdims=True), stems, prompts, list(self.config.classes))
+
+    def _absent(self, rng: np.random.Generator) -> list[int]:
+        """Indices of the stems left out of this mixture (``absent_prob``; no random draw when it is
+        empty, so earlier recipes give the same items), never all of them."""
+        if not self.config.absent_prob:
+            return []
+        absent = [k for k, cls in enumerate(self.config.classes)
+                  if rng.random() < self.config.absent_prob.get(cls, 0.0)]
+        return absent if len(absent) < len(self.config.classes) else absent[:-1]
 
     def _pick_record(self, bank, cls: str, rng: np.random.Generator) -> int:
         """A record index: uniform, or by capped duration when the class is duration-weighted,

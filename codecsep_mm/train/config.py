@@ -168,6 +168,9 @@ class TrainConfig(YamlConfig):
         if self.model.learn == "audio-encoder" and not self.data.mixing.audio_query_prob:
             raise ConfigError("model.learn: audio-encoder learns from audio queries; set "
                               "data.mixing.audio_query_prob above 0 (1: every stem)")
+        if self.data.mixing.absent_prob and self.loss.kind != "latent":
+            raise ConfigError("data.mixing.absent_prob leaves sources out, and SI-SDR has no value for a "
+                              "silent source; use it with loss.kind: latent")
         if not self.data.synthetic and not self.data.manifest:
             raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
         for key in ("steps", "batch_size", "valid_every", "checkpoint_every", "log_every"):

@@ -21,14 +21,30 @@ def neg_si_sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -scale_invariant_signal_distortion_ratio(estimate.float(), target.float(), zero_mean=True)
 
 
-def latent_nmse(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+ABSENT_ERROR_FLOOR = 1e-3  # -30 dB: a silent target's error counts down to here, no further
+
+
+def latent_nmse(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
+                absent: torch.Tensor | None = None, mixture: torch.Tensor | None = None) -> torch.Tensor:
     """Squared error normalised by the target's energy, per item.
 
+    An item marked in ``absent`` has a silent target (a source left out of its mixture): its error
+    is the estimate's energy over the ``mixture`` latent's (what share of the mixture it let
+    through), floored at ``ABSENT_ERROR_FLOOR`` so that silencing one prompt cannot outweigh
+    separating the others.
+
     Shape:
-        estimate, target: ``(batch, ..., channels, frames)`` -> ``(batch, ...)``.
+        estimate, target, mixture: ``(batch, ..., channels, frames)``; absent: ``(batch, ...)``
+        booleans -> ``(batch, ...)``.
     """
     error = (estimate.float() - target.float()).pow(2).sum(dim=(-2, -1))
-    return error / (target.float().pow(2).sum(dim=(-2, -1)) + eps)
+    nmse = error / (target.float().pow(2).sum(dim=(-2, -1)) + eps)
+    if absent is None or not bool(absent.any()):
+        return nmse
+    if mixture is None:
+        raise ValueError("latent_nmse: absent items need the mixture latent to be scored against")
+    share = estimate.float().pow(2).sum(dim=(-2, -1)) / (mixture.float().pow(2).sum(dim=(-2, -1)) + eps)
+    return torch.where(absent, share.clamp_min(ABSENT_ERROR_FLOOR), nmse)
 
 
 def separation_loss(

@@ -166,6 +166,34 @@ def test_bad_augmentation_settings(key, value):
         MixingConfig(**{key: value})
 
 
+def test_absent_sources_are_silent_stems_whose_prompts_are_kept():
+    banks = synthetic_banks(("speech", "music", "sfx"), 16000)
+    plain = MixtureDataset(banks, MixingConfig(crop_seconds=0.5), seed=3)
+    never_music = MixtureDataset(banks, MixingConfig(crop_seconds=0.5, absent_prob={"music": 1.0}), seed=3)
+    item = never_music[0]
+    assert not item.stems[1].any() and item.stems[0].any() and item.stems[2].any()
+    np.testing.assert_array_equal(item.mixture[0], item.stems.sum(0))
+    assert len(item.prompts) == 3 and item.prompts[1] == plain[0].prompts[1]  # the music prompt is kept
+    half = MixtureDataset(banks, MixingConfig(crop_seconds=0.5, absent_prob={"music": 0.5}), seed=3)
+    left_out = []
+    for index in range(200):
+        item = half[index]
+        left_out.append(not item.stems[1].any())
+        if not left_out[-1]:  # a mixture that keeps every source is the one drawn without the option
+            np.testing.assert_array_equal(item.mixture, plain[index].mixture)
+    assert 0.4 < np.mean(left_out) < 0.6
+    everything = MixtureDataset(banks, MixingConfig(crop_seconds=0.5, absent_prob={c: 1.0 for c in
+                                                    ("speech", "music", "sfx")}), seed=3)
+    assert [bool(stem.any()) for stem in everything[0].stems] == [False, False, True]  # one is always kept
+    assert MixingConfig(absent_prob={"music": 0.5}).without_augmentation().absent_prob == {}
+
+
+@pytest.mark.parametrize("value, match", [({"noise": 0.5}, "not mixed classes"), ({"music": 1.5}, "between 0 and 1")])
+def test_bad_absent_odds(value, match):
+    with pytest.raises(ConfigError, match=match):
+        MixingConfig(absent_prob=value)
+
+
 def _counting_bank(durations, labels=None):
     """A bank of records with the given durations (and labels) whose crops record which record
     was drawn."""

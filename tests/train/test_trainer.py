@@ -73,8 +73,8 @@ def test_the_latent_loss_in_db_averages_each_stems_error_in_db(tmp_path, monkeyp
 
     seen = []
 
-    def recording(estimate, target):
-        seen.append(latent_nmse(estimate, target))
+    def recording(estimate, target, **absent):
+        seen.append(latent_nmse(estimate, target, **absent))
         return seen[-1]
 
     monkeypatch.setattr(training, "latent_nmse", recording)
@@ -86,6 +86,28 @@ def test_the_latent_loss_in_db_averages_each_stems_error_in_db(tmp_path, monkeyp
     per_stem = seen[-1]
     assert per_stem.numel() >= 4 and float(per_stem.max() / per_stem.min()) > 1.01
     assert abs(value - float((10 * torch.log10(per_stem + 1e-6)).mean())) < 1e-4
+
+
+def test_left_out_sources_train_their_prompts_towards_silence(tmp_path):
+    from codecsep_mm.data.mixing import collate
+    from codecsep_mm.errors import ConfigError
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.trainer import Trainer
+
+    args = tiny_overrides(tmp_path / "run", steps=2, **{"loss.kind": "latent", "loss.latent_db": True,
+                                                        "data.mixing.absent_prob": "{music: 1.0}"})
+    config = load_config(TINY_CONFIG, [a for a in args if a != "--set"])
+    trainer = Trainer(config)
+    items = [trainer.train_set[0], trainer.train_set[1]]
+    music = config.data.mixing.classes.index("music")
+    assert all(not item.stems[music].any() and item.stems.any() for item in items)
+    assert all(item.stems[music].any() for item in (trainer.valid_set[0], trainer.valid_set[1]))
+    with torch.no_grad():
+        loss = float(trainer.loss(collate(items)))
+    assert np.isfinite(loss) and loss > -60.0  # a silent target counts down to -30 dB, not to -inf
+    assert main(["train", str(TINY_CONFIG), *args]) == 0
+    with pytest.raises(ConfigError, match="absent_prob.*loss.kind: latent"):
+        load_config(TINY_CONFIG, [a for a in args if a != "--set"] + ["loss.kind=si-sdr"])
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
