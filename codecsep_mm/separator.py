@@ -261,7 +261,6 @@ class Separator(nn.Module):
 
     def embed_prompt(self, prompt) -> torch.Tensor:
         """One :class:`~codecsep_mm.prompts.Prompt` -> its ``(cond_dim,)`` vector in the masker space."""
-
         encoder, _ = self._encoder_for(prompt)
         return self.to_masker_space(encoder, encoder.encode([prompt.encoder_input()]))[0]
 
