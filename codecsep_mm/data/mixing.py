@@ -241,7 +241,7 @@ def check_absent_prob(odds: dict[str, float], classes: Sequence[str]) -> None:
     unknown = [c for c in odds if c not in classes]
     if unknown:
         raise ConfigError(f"absent_prob: {unknown} are not mixed classes; use some of {', '.join(classes)}")
-    bad = {c: p for c, p in odds.items() if not 0.0 <= float(p) <= 1.0}
+    bad = {c: p for c, p in odds.items() if not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0)}
     if bad:
         raise ConfigError(f"absent_prob: odds {bad} must be between 0 and 1")
 

@@ -188,7 +188,8 @@ def test_absent_sources_are_silent_stems_whose_prompts_are_kept():
     assert MixingConfig(absent_prob={"music": 0.5}).without_augmentation().absent_prob == {}
 
 
-@pytest.mark.parametrize("value, match", [({"noise": 0.5}, "not mixed classes"), ({"music": 1.5}, "between 0 and 1")])
+@pytest.mark.parametrize("value, match", [({"noise": 0.5}, "not mixed classes"), ({"music": 1.5}, "between 0 and 1"),
+                                          ({"music": "often"}, "between 0 and 1")])
 def test_bad_absent_odds(value, match):
     with pytest.raises(ConfigError, match=match):
         MixingConfig(absent_prob=value)
