@@ -89,12 +89,17 @@ class LossSpec:
     reconstruction (the paper). ``latent``: normalised squared error between each masked latent and
     the codec latent of its source (no decoder; cheap pre-training). ``si-sdr+latent``: both.
     ``latent_db``: take the latent error in dB (``10 log10``), so that every item counts alike, as
-    in SI-SDR; with the plain ratio a few quiet stems dominate the batch and training can blow up."""
+    in SI-SDR; with the plain ratio a few quiet stems dominate the batch and training can blow up.
+    ``absent_floor_db``: a source left out of its mixture (``data.mixing.absent_prob``) is scored by
+    the share of the mixture its estimate lets through, counted down to this level and no further;
+    with ``latent_db`` a low floor lets the silent prompts outweigh the others (each can gain 30 dB
+    at -30), a higher one asks only that most of the mixture be kept out."""
 
     kind: str = "si-sdr"
     mixture_term: bool = True
     latent_weight: float = 1.0
     latent_db: bool = False
+    absent_floor_db: float = -30.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,10 @@ class TrainConfig(YamlConfig):
         if self.data.mixing.absent_prob and self.loss.kind != "latent":
             raise ConfigError("data.mixing.absent_prob leaves sources out, and SI-SDR has no value for a "
                               "silent source; use it with loss.kind: latent")
+        floor = self.loss.absent_floor_db
+        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not -60 <= floor < 0:
+            raise ConfigError(f"loss.absent_floor_db {floor!r}: give a level in dB from -60 up to (not "
+                              "including) 0, e.g. -10")
         if not self.data.synthetic and not self.data.manifest:
             raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
         for key in ("steps", "batch_size", "valid_every", "checkpoint_every", "log_every"):

@@ -21,17 +21,18 @@ def neg_si_sdr(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -scale_invariant_signal_distortion_ratio(estimate.float(), target.float(), zero_mean=True)
 
 
-ABSENT_ERROR_FLOOR = 1e-3  # -30 dB: a silent target's error counts down to here, no further
+ABSENT_ERROR_FLOOR = 1e-3  # -30 dB: by default a silent target's error counts down to here, no further
 
 
 def latent_nmse(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
-                absent: torch.Tensor | None = None, mixture: torch.Tensor | None = None) -> torch.Tensor:
+                absent: torch.Tensor | None = None, mixture: torch.Tensor | None = None,
+                absent_floor: float = ABSENT_ERROR_FLOOR) -> torch.Tensor:
     """Squared error normalised by the target's energy, per item.
 
     An item marked in ``absent`` has a silent target (a source left out of its mixture): its error
     is the estimate's energy over the ``mixture`` latent's (what share of the mixture it let
-    through), floored at ``ABSENT_ERROR_FLOOR`` so that silencing one prompt cannot outweigh
-    separating the others.
+    through), floored at ``absent_floor`` so that silencing one prompt cannot outweigh separating
+    the others.
 
     Shape:
         estimate, target, mixture: ``(batch, ..., channels, frames)``; absent: ``(batch, ...)``
@@ -44,7 +45,7 @@ def latent_nmse(estimate: torch.Tensor, target: torch.Tensor, eps: float = 1e-8,
     if mixture is None:
         raise ValueError("latent_nmse: absent items need the mixture latent to be scored against")
     share = estimate.float().pow(2).sum(dim=(-2, -1)) / (mixture.float().pow(2).sum(dim=(-2, -1)) + eps)
-    return torch.where(absent, share.clamp_min(ABSENT_ERROR_FLOOR), nmse)
+    return torch.where(absent, share.clamp_min(absent_floor), nmse)
 
 
 def separation_loss(

@@ -374,7 +374,8 @@ class Trainer(TrainingLoop):
                 with torch.no_grad():
                     target = self.codec.encode(rearrange(stems, "b k s -> (b k) 1 s"))
             absent = rearrange(stems.float().pow(2).sum(-1) == 0, "b k -> (b k)")  # left out (absent_prob)
-            error = latent_nmse(masked, target, absent=absent, mixture=flat_latent)
+            error = latent_nmse(masked, target, absent=absent, mixture=flat_latent,
+                                absent_floor=10 ** (self.config.loss.absent_floor_db / 10))
             if self.config.loss.latent_db:
                 error = 10 * torch.log10(error + 1e-6)
             total = total + self.config.loss.latent_weight * error.mean()

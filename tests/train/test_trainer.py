@@ -110,6 +110,40 @@ def test_left_out_sources_train_their_prompts_towards_silence(tmp_path):
         load_config(TINY_CONFIG, [a for a in args if a != "--set"] + ["loss.kind=si-sdr"])
 
 
+def test_the_trainer_scores_left_out_sources_down_to_the_configured_floor(tmp_path, monkeypatch):
+    from codecsep_mm.data.mixing import collate
+    from codecsep_mm.train import trainer as training
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.loss import latent_nmse
+    from codecsep_mm.train.trainer import Trainer
+
+    seen = []
+
+    def recording(estimate, target, **options):
+        seen.append((latent_nmse(estimate, target, **options), options))
+        return seen[-1][0]
+
+    monkeypatch.setattr(training, "latent_nmse", recording)
+    args = tiny_overrides(tmp_path / "run", **{"loss.kind": "latent", "loss.latent_db": True,
+                                               "data.mixing.absent_prob": "{music: 1.0}", "loss.absent_floor_db": -10})
+    trainer = Trainer(load_config(TINY_CONFIG, [a for a in args if a != "--set"]))
+    with torch.no_grad():
+        trainer.loss(collate([trainer.train_set[0], trainer.train_set[1]]))
+    errors, options = seen[-1]
+    assert options["absent_floor"] == pytest.approx(0.1)
+    assert bool(options["absent"].any()) and float(errors[options["absent"]].min()) >= 0.1 - 1e-6
+
+
+@pytest.mark.parametrize("value", ["0", "3", "-100", "low", "true"])
+def test_bad_absent_floors_are_refused(tmp_path, value):
+    from codecsep_mm.errors import ConfigError
+    from codecsep_mm.train.config import load_config
+
+    args = tiny_overrides(tmp_path / "run", **{"loss.kind": "latent", "loss.absent_floor_db": value})
+    with pytest.raises(ConfigError, match="loss.absent_floor_db"):
+        load_config(TINY_CONFIG, [a for a in args if a != "--set"])
+
+
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main(["train", str(TINY_CONFIG), *tiny_overrides(straight, steps=4, **{"run.checkpoint_every": 2})]) == 0
