@@ -176,10 +176,14 @@ def _configure_prompts(separator, args) -> None:
 
 
 def separation_args(p: argparse.ArgumentParser) -> None:
-    """``--mask-floor`` and ``--input-lufs``: the model's separation settings, overridden."""
+    """``--mask-floor``, ``--mask-power`` and ``--input-lufs``: the model's separation settings,
+    overridden."""
     p.add_argument("--mask-floor", type=_mask_floor, default=None, metavar="F",
                    help="lift every mask to at least F (0 to below 1), so that a source the model "
                         "does not recognise comes out as a quiet mixture, not silence; default: the model's")
+    p.add_argument("--mask-power", type=_mask_power, default=None, metavar="P",
+                   help="raise every mask to the power P before the floor (0.1 to 4): below 1 a stem "
+                        "keeps more of what the model is unsure of, above 1 less; default: the model's")
     p.add_argument("--input-lufs", type=_input_lufs, default=None, metavar="LUFS",
                    help="the loudness each window is separated at (-70 to 0), or 'off' to separate the "
                         "input as it is; default: the model's (the loudness of its training mixtures)")
@@ -189,6 +193,19 @@ def _mask_floor(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text}: the mask floor must be at least 0 and below 1")
+    return value
+
+
+def _mask_power(text: str) -> float:
+    from codecsep_mm.separator import MASK_POWER_RANGE
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not MASK_POWER_RANGE[0] <= value <= MASK_POWER_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{text}: give a mask power from {MASK_POWER_RANGE[0]} to "
+                                         f"{MASK_POWER_RANGE[1]} (1: the masks as they are)")
     return value
 
 
@@ -219,10 +236,14 @@ def _load(args):
 
 
 def with_separation_args(separator, args: argparse.Namespace):
-    """``separator`` with ``--mask-floor`` and ``--input-lufs`` applied (absent: the model's own)."""
+    """``separator`` with ``--mask-floor``, ``--mask-power`` and ``--input-lufs`` applied (absent:
+    the model's own)."""
     floor, lufs = getattr(args, "mask_floor", None), getattr(args, "input_lufs", None)
+    power = getattr(args, "mask_power", None)
     if floor is not None:
         separator.settings = dataclasses.replace(separator.settings, mask_floor=floor)
+    if power is not None:
+        separator.settings = dataclasses.replace(separator.settings, mask_power=power)
     if lufs is not None:
         separator.settings = dataclasses.replace(separator.settings, input_lufs=None if lufs == "off" else lufs)
     return separator

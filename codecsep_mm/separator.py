@@ -27,6 +27,7 @@ from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, releas
 
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
 INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window
+MASK_POWER_RANGE = (0.1, 4.0)  # the powers ``mask_power`` may take
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class SeparationSettings:
             so a stem keeps a faint copy of the mixture: where the masker does not recognise a
             source and masks it out, the estimate is a quiet mixture instead of near-silence.
             0 (the default) is the masker's own mask; a model stores the value it was tuned with.
+        mask_power: every mask is raised to this power before the floor (``sign(m) |m| ** p``):
+            below 1 a stem keeps more of what the masker is unsure of (0.5 turns a mask of 0.25
+            into 0.5 and leaves 1 and 0 as they are), above 1 it keeps less. 1 (the default) is the
+            masker's own mask; a model stores the value it was tuned with.
         input_lufs: the loudness (LUFS, ITU-R BS.1770) each window is separated at: in wave mode
             the window is scaled by the gain that brings it there (at most ``INPUT_GAIN_LIMIT_DB``
             either way; none for silence) before the codec encodes it, and its stems are scaled
@@ -57,10 +62,14 @@ class SeparationSettings:
     context_seconds: float = 0.5
     mask_floor: float = 0.0
     input_lufs: float | None = None
+    mask_power: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mask_floor < 1.0:
             raise ConfigError(f"mask_floor is {self.mask_floor}; it must be at least 0 and below 1 (0: off)")
+        if not MASK_POWER_RANGE[0] <= self.mask_power <= MASK_POWER_RANGE[1]:
+            raise ConfigError(f"mask_power is {self.mask_power}; it must be from {MASK_POWER_RANGE[0]} to "
+                              f"{MASK_POWER_RANGE[1]} (1: the masks as they are)")
         if self.input_lufs is not None and not -70.0 <= self.input_lufs <= 0.0:
             raise ConfigError(f"input_lufs is {self.input_lufs}; it must be between -70 and 0 LUFS, or null (off)")
 
@@ -400,11 +409,14 @@ class Separator(nn.Module):
 
     def mask_latent(self, latent: torch.Tensor, cond: torch.Tensor, gain: torch.Tensor | None = None) -> torch.Tensor:
         """``latent (b, d, t)``, ``cond (n, k)`` -> masked latents ``(n, b, d, t)`` (with the settings'
-        ``mask_floor``). ``gain (b,)``: the masker reads ``latent * gain`` (see ``input_lufs``); the
-        mask multiplies the latent as it is."""
+        ``mask_power`` and ``mask_floor``). ``gain (b,)``: the masker reads ``latent * gain`` (see
+        ``input_lufs``); the mask multiplies the latent as it is."""
         n, b = cond.shape[0], latent.shape[0]
         heard = latent if gain is None else latent * gain.to(latent)[:, None, None]
         masks = self.masker(repeat(heard, "b d t -> (n b) d t", n=n), repeat(cond, "n k -> (n b) k", b=b))
+        power = self.settings.mask_power
+        if power != 1.0:
+            masks = masks.sign() * masks.abs().pow(power)
         masked = latent[None] * rearrange(masks, "(n b) d t -> n b d t", n=n)
         floor = self.settings.mask_floor
         return masked if not floor else floor * latent[None] + (1.0 - floor) * masked

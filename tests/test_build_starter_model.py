@@ -28,11 +28,11 @@ def test_the_built_model_adds_image_prompts_and_refuses_a_foreign_codec(tmp_path
     tool = _tool()
     out = tmp_path / "starter"
     assert tool.main(["tiny", "--out", str(out), "--name", "starter-test", "--mask-floor", "0.05",
-                      "--input-lufs", "-27"]) == 0
+                      "--input-lufs", "-27", "--mask-power", "0.7"]) == 0
     assert "MB" in capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "starter-test" and config["separation"]["mask_floor"] == 0.05
-    assert config["separation"]["input_lufs"] == -27.0
+    assert config["separation"]["input_lufs"] == -27.0 and config["separation"]["mask_power"] == 0.7
     assert [e["name"] for e in config["prompt_encoders"]] == ["imagenet-image"]
     model = Separator.from_pretrained(out)
     assert model.encoders["image"].name == "imagenet-image"
@@ -49,6 +49,8 @@ def test_the_built_model_adds_image_prompts_and_refuses_a_foreign_codec(tmp_path
     assert "mask_floor" in capsys.readouterr().err and not (tmp_path / "refused").exists()
     assert tool.main(["tiny", "--out", str(tmp_path / "refused"), "--input-lufs", "6"]) == 2
     assert "input_lufs" in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert tool.main(["tiny", "--out", str(tmp_path / "refused"), "--mask-power", "9"]) == 2
+    assert "mask_power" in capsys.readouterr().err and not (tmp_path / "refused").exists()
 
 
 def test_the_built_model_can_take_the_mean_of_several_masker_checkpoints(tmp_path, capsys):

@@ -86,6 +86,21 @@ def test_a_mask_floor_from_the_command_line(capsys, wav_file, tmp_path):
     assert not (tmp_path / "bad").exists() and digest(wav_file) == before
 
 
+def test_a_mask_power_from_the_command_line(capsys, wav_file, tmp_path):
+    base = ["separate", wav_file, "--text", "speech"]
+    assert run(capsys, *base, "-o", tmp_path / "plain")[0] == 0
+    assert run(capsys, *base, "--mask-power", "0.5", "-o", tmp_path / "soft")[0] == 0
+    plain, soft = (sf.read(tmp_path / name / "mix" / "speech.wav")[0] for name in ("plain", "soft"))
+    assert plain.shape == soft.shape and not np.allclose(plain, soft, atol=1e-3)
+    before = digest(wav_file)
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in [*base, "--mask-power", bad, "-o", tmp_path / "bad"]])
+        assert exit_info.value.code == 2
+        assert "give a mask power from 0.1 to 4" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() and digest(wav_file) == before
+
+
 def test_the_input_loudness_from_the_command_line(capsys, wav_file, tmp_path):
     base = ["separate", wav_file, "--text", "speech"]
     outputs = {}

@@ -87,6 +87,30 @@ def test_a_mask_floor_blends_each_masked_latent_with_the_mixture_latent(tmp_path
             SeparationSettings(mask_floor=bad)
 
 
+def test_a_mask_power_raises_each_mask_before_the_floor(tmp_path):
+    from einops import rearrange, repeat
+
+    own = Separator.from_pretrained("tiny")  # its settings change below
+    latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
+    cond, _ = own.encode_prompts(["a", "b"])
+    with torch.no_grad():
+        masks = own.masker(repeat(latent, "b d t -> (n b) d t", n=2), repeat(cond, "n k -> (n b) k", b=1))
+    masks = rearrange(masks, "(n b) d t -> n b d t", n=2)
+    own.settings = dataclasses.replace(own.settings, mask_power=0.5, mask_floor=0.25)
+    powered = own.mask_latent(latent, cond)
+    expected = 0.25 * latent[None] + 0.75 * latent[None] * masks.sign() * masks.abs().sqrt()
+    assert torch.allclose(powered, expected, atol=1e-5)
+    own.settings = dataclasses.replace(own.settings, mask_power=1.0)
+    assert not torch.allclose(own.mask_latent(latent, cond), powered, atol=1e-3)
+    own.settings = dataclasses.replace(own.settings, mask_power=0.5)
+    assert own.settings.with_window(2.0).mask_power == 0.5
+    own.save_pretrained(tmp_path / "model")
+    assert Separator.from_pretrained(tmp_path / "model").settings.mask_power == 0.5
+    for bad in (0.0, -1.0, 5.0):
+        with pytest.raises(ConfigError, match="mask_power is .*from 0.1 to 4"):
+            SeparationSettings(mask_power=bad)
+
+
 def test_input_loudness_makes_wave_mode_separate_every_level_alike(tmp_path, monkeypatch):
     own = Separator.from_pretrained("tiny")  # its settings change below
     wav = tone_mix(2.0, seed=2)

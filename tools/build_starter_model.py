@@ -2,7 +2,7 @@
 
     python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec/best/codec.pth]
         [--average runs/starter-16k/checkpoints/step-0003000 runs/starter-16k/checkpoints/step-0003250 ...]
-        [--mask-floor 0.02] [--input-lufs -27]
+        [--mask-floor 0.02] [--input-lufs -27] [--mask-power 0.7]
 
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
@@ -11,7 +11,7 @@ fixed latent; refused if the encoder differs), optionally replaces the masker's 
 of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``) or of several
 model folders of one architecture (a fine-tune and its start: weight interpolation), adds image
 prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), optionally
-sets the mask floor it separates with (``--mask-floor``) and the loudness it separates each
+sets the mask floor and mask power it separates with (``--mask-floor``, ``--mask-power``) and the loudness it separates each
 window at (``--input-lufs``: that of the training mixtures; models trained before the trainer stored
 it have none), and writes the folder with float16 weights. It prints the
 folder's size, which must stay under 60 MB.
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                              "replaces the masker's")
     parser.add_argument("--mask-floor", type=float, default=None, metavar="F",
                         help="the mask floor the model separates with (chosen on benchmarks/validmix)")
+    parser.add_argument("--mask-power", type=float, default=None, metavar="P",
+                        help="the power every mask is raised to before the floor (chosen on heldmix)")
     parser.add_argument("--input-lufs", type=float, default=None, metavar="LUFS",
                         help="the loudness each window is separated at (its training mixtures')")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
@@ -53,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from codecsep_mm.train.checkpoint import average_weights, load_weights
 
     separator = Separator.from_pretrained(args.masker_model)
-    overrides = {key: value for key, value in (("mask_floor", args.mask_floor), ("input_lufs", args.input_lufs))
-                 if value is not None}
+    settings = {"mask_floor": args.mask_floor, "input_lufs": args.input_lufs, "mask_power": args.mask_power}
+    overrides = {key: value for key, value in settings.items() if value is not None}
     try:
         separator.settings = dataclasses.replace(separator.settings, **overrides)
     except CodecSepError as error:

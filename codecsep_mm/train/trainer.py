@@ -291,12 +291,13 @@ class Trainer(TrainingLoop):
         if self.config.model.learn == "audio-encoder":
             return self._build_audio_tower()
         # the saved model separates in windows as long as its training crops (see with_window), and
-        # without a mask floor: training and validation never apply one, and a base model's floor was
-        # chosen for the base's weights (choose a new one on validation data afterwards); it separates
-        # each window at the loudness of every training mixture (see input_lufs)
+        # without a mask floor or power: training and validation never apply them, and a base model's
+        # were chosen for the base's weights (choose new ones on validation data afterwards); it
+        # separates each window at the loudness of every training mixture (see input_lufs)
         mixing = self.config.data.mixing
         self.separator.settings = dataclasses.replace(
-            self.separator.settings.with_window(mixing.crop_seconds), mask_floor=0.0, input_lufs=mixing.mixture_lufs
+            self.separator.settings.with_window(mixing.crop_seconds), mask_floor=0.0, mask_power=1.0,
+            input_lufs=mixing.mixture_lufs,
         )
         return self.masker
 

@@ -145,7 +145,7 @@ def test_eval_separates_in_the_windows_asked_for(tmp_path, mixtures, capsys):
     # a 0.6 s window: 0.15 s of context on each side of a 0.3 s chunk, cross-faded over 0.15 s
     assert info["separation"] == pytest.approx(
         {"chunk_seconds": 0.3, "overlap_seconds": 0.15, "context_seconds": 0.15, "mask_floor": 0.0,
-         "input_lufs": None})
+         "input_lufs": None, "mask_power": 1.0})
     default = tmp_path / "default"
     assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
                  "--no-upper-bound", "--out", str(default), "--no-progress"]) == 0

@@ -306,19 +306,21 @@ def test_kept_checkpoints_hold_each_checkpoints_weights_and_average_to_their_mea
         average_weights([out / "checkpoints" / kept[0], other])
 
 
-def test_a_model_trained_from_a_base_does_not_inherit_its_mask_floor(tmp_path, capsys):
+def test_a_model_trained_from_a_base_does_not_inherit_its_mask_floor_or_power(tmp_path, capsys):
     import dataclasses
 
     base = tmp_path / "base"
     floored = Separator.from_pretrained("tiny")
-    floored.settings = dataclasses.replace(floored.settings, mask_floor=0.3)
+    floored.settings = dataclasses.replace(floored.settings, mask_floor=0.3, mask_power=0.7)
     floored.save_pretrained(base)
     assert Separator.from_pretrained(base).settings.mask_floor == pytest.approx(0.3)
+    assert Separator.from_pretrained(base).settings.mask_power == pytest.approx(0.7)
     out = tmp_path / "run"
     assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, steps=1, **{"model.base": str(base)})]) == 0
     capsys.readouterr()
-    # training and validation never apply a floor, so the new weights are saved without one
+    # training and validation never apply a floor or a power, so the new weights are saved without them
     assert Separator.from_pretrained(out / "best").settings.mask_floor == 0.0
+    assert Separator.from_pretrained(out / "best").settings.mask_power == 1.0
 
 
 def test_a_trained_model_separates_in_windows_as_long_as_its_training_crops_at_their_loudness(tmp_path, capsys):
@@ -329,5 +331,5 @@ def test_a_trained_model_separates_in_windows_as_long_as_its_training_crops_at_t
     settings = json.loads((out / "best" / "config.json").read_text())["separation"]
     assert settings["chunk_seconds"] + 2 * settings["context_seconds"] == pytest.approx(1.5)
     assert settings == pytest.approx({"chunk_seconds": 0.75, "overlap_seconds": 0.375, "context_seconds": 0.375,
-                                      "mask_floor": 0.0, "input_lufs": -30.0})
+                                      "mask_floor": 0.0, "input_lufs": -30.0, "mask_power": 1.0})
     assert Separator.from_pretrained(out / "best").settings.chunk_seconds == pytest.approx(0.75)
