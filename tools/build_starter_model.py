@@ -2,7 +2,7 @@
 
     python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec/best/codec.pth]
         [--average runs/starter-16k/checkpoints/step-0003000 runs/starter-16k/checkpoints/step-0003250 ...]
-        [--mask-floor 0.02] [--input-lufs -27] [--mask-power 0.7]
+        [--mask-floor 0.02] [--input-lufs -27] [--mask-power 0.8]
 
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
