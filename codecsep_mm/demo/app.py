@@ -45,6 +45,7 @@ from codecsep_mm.examples import DATA_DIR, EXAMPLES  # noqa: E402
 log = logging.getLogger(__name__)
 N_OUTPUTS = MAX_QUERIES + 2  # the positive stems, the negative stem, the residual
 MAX_MASK_FLOOR = 0.5  # the slider's top: at 0.5 every stem is already half the mixture
+MASK_POWER_SLIDER = (0.25, 2.0)  # the mask power slider's range (the settings take 0.1 to 4)
 MODALITY_WORDS = {"text": "text", "audio": "audio examples", "image": "images"}
 
 
@@ -178,6 +179,15 @@ def model_mask_floor(pool: ModelPool, name: str) -> float:
     return float(separator.settings.mask_floor)
 
 
+def model_mask_power(pool: ModelPool, name: str) -> float:
+    """The mask power stored with a model (1 when it cannot be loaded)."""
+    try:
+        separator, _ = pool.get(name)
+    except CodecSepError:
+        return 1.0
+    return float(separator.settings.mask_power)
+
+
 def model_input_lufs(pool: ModelPool, name: str) -> float | None:
     """The loudness a model separates each window at (``None``: the input as it is, or the model
     cannot be loaded)."""
@@ -207,6 +217,18 @@ def check_mask_floor(value: Any) -> float:
     if not 0.0 <= floor <= MAX_MASK_FLOOR:
         raise ConfigError(f"the mask floor must be between 0 and {MAX_MASK_FLOOR}; got {value!r}")
     return floor
+
+
+def check_mask_power(value: Any) -> float:
+    """The page's mask power as a float in ``MASK_POWER_SLIDER``, or a one-line error."""
+    low, high = MASK_POWER_SLIDER
+    try:
+        power = float(value)
+    except (TypeError, ValueError):
+        power = float("nan")
+    if not low <= power <= high:
+        raise ConfigError(f"the mask power must be between {low} and {high}; got {value!r}")
+    return power
 
 
 def _clean(error: BaseException) -> str:
@@ -287,11 +309,12 @@ def run_separation(
     progress: Callable[..., Any] = lambda *a, **k: None,
     mask_floor: Any = None,
     level_input: bool | None = None,
+    mask_power: Any = None,
 ) -> list[Any]:
     """The page's one action, free of gradio types except the outputs it returns.
 
-    ``mask_floor`` (the page's slider) replaces the model's own for this request only; ``None``
-    keeps the model's. ``level_input=False`` (the page's checkbox, off) separates the input as it
+    ``mask_floor`` and ``mask_power`` (the page's sliders) replace the model's own for this request
+    only; ``None`` keeps the model's. ``level_input=False`` (the page's checkbox, off) separates the input as it
     is instead of at the model's training loudness, for this request only; ``True`` or ``None``
     keeps the model's setting.
     """
@@ -304,6 +327,7 @@ def run_separation(
     progress(0.05, desc="checking the inputs")
     seconds = _duration(mixture, max_seconds, "the mixture")
     floor = None if mask_floor is None else check_mask_floor(mask_floor)
+    power = None if mask_power is None else check_mask_power(mask_power)
     queries = build_queries(texts, audios, images, negative)
     wav, sample_rate = load_audio(mixture)
     progress(0.15, desc=f"loading model {model_name}")
@@ -312,6 +336,8 @@ def run_separation(
     progress(0.3, desc=f"separating {len(queries)} stem(s)")
     stored = separator.settings
     changes: dict[str, Any] = {} if floor is None else {"mask_floor": floor}
+    if power is not None:
+        changes["mask_power"] = power
     if level_input is not None and not level_input:
         changes["input_lufs"] = None
     if changes:
@@ -379,11 +405,11 @@ def build_demo(
 
     # Progress comes first: gradio finds it among the positional parameters before ``*values``.
     def separate(progress=gr.Progress(), *values):
-        mixture, model_name, residual, negative, floor, level, *fields = values
+        mixture, model_name, residual, negative, floor, level, power, *fields = values
         try:
             return run_separation(
                 pool, max_seconds, mixture, model_name, residual, negative, fields, progress, mask_floor=floor,
-                level_input=level,
+                level_input=level, mask_power=power,
             )
         except CodecSepError as error:
             raise gr.Error(_clean(error), print_exception=False) from None
@@ -445,6 +471,14 @@ def build_demo(
                 label="Separate at the model's training loudness", elem_id="level-input",
                 **level_box_update(pool, model),
             )
+            power = gr.Slider(
+                minimum=MASK_POWER_SLIDER[0], maximum=MASK_POWER_SLIDER[1], step=0.05,
+                value=model_mask_power(pool, model),
+                label="Mask power: below 1 softer stems, above 1 sharper",
+                info="Every mask is raised to this power before the floor: below 1 a stem keeps more of what "
+                     "the model is unsure of, above 1 less; picking a model sets its own value.",
+                elem_id="mask-power",
+            )
         button = gr.Button("Separate", variant="primary", elem_id="separate")
         gr.Examples(
             examples=[[str(e.path), e.prompts[0]] for e in EXAMPLES],
@@ -465,14 +499,14 @@ def build_demo(
 
         button.click(
             separate,
-            inputs=[mixture, model_box, residual, negative, floor, level, *texts, *audios, *images],
+            inputs=[mixture, model_box, residual, negative, floor, level, power, *texts, *audios, *images],
             outputs=[status, spectrograms, *players],
             api_name="separate",
         )
         model_box.change(
             lambda name: (describe_model(pool, name), model_mask_floor(pool, name),
-                          gr.Checkbox(**level_box_update(pool, name))),
-            model_box, [model_info, floor, level], api_visibility="private",
+                          gr.Checkbox(**level_box_update(pool, name)), model_mask_power(pool, name)),
+            model_box, [model_info, floor, level, power], api_visibility="private",
         )
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     return demo

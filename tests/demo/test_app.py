@@ -15,7 +15,7 @@ N_SLOTS = MAX_QUERIES + 2
 
 
 def separate(client, mixture, texts=(), audios=(), images=(), negative="", residual=True, model="tiny",
-             floor=0.0, level=True):
+             floor=0.0, level=True, power=1.0):
     from gradio_client import handle_file
 
     def pad(items, fill):
@@ -24,7 +24,8 @@ def separate(client, mixture, texts=(), audios=(), images=(), negative="", resid
     audios = [handle_file(str(a)) for a in audios]
     mixture = handle_file(str(mixture)) if mixture is not None else None
     outputs = client.predict(
-        mixture, model, residual, negative, floor, level, *pad(texts, ""), *pad(audios, None), *pad(images, None),
+        mixture, model, residual, negative, floor, level, power, *pad(texts, ""), *pad(audios, None),
+        *pad(images, None),
         api_name="/separate",
     )
     status, picture, *players = outputs
@@ -176,6 +177,49 @@ def test_run_separation_separates_with_the_slider_floor_and_restores_the_models(
     own = separator.settings.mask_floor
     seen = _settings_seen(separator, "mask_floor", [{"mask_floor": 0.3}, {"mask_floor": None}])
     assert seen == [0.3, own] and separator.settings.mask_floor == own
+
+
+def test_the_mask_power_slider_applies_to_one_request_only(client):
+    def stem(power):
+        _, _, players = separate(client, example_path(), texts=["music"], residual=False, power=power)
+        return sf.read(audio_path(players[0]))[0]
+
+    first, softer, again = stem(1.0), stem(0.5), stem(1.0)
+    assert np.abs(softer - first).max() > 0
+    np.testing.assert_array_equal(again, first)  # the model's own power is back
+    separator = load_model("tiny")
+    seen = _settings_seen(separator, "mask_power", [{"mask_power": 0.5}, {"mask_power": None}])
+    assert seen == [0.5, 1.0] and separator.settings.mask_power == 1.0
+
+
+def test_mask_power_out_of_range_is_a_one_line_error(client):
+    from gradio_client.exceptions import AppError
+
+    from codecsep_mm.demo.app import check_mask_power
+    from codecsep_mm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the mask power must be between 0.25 and 2.0; got 3"):
+        check_mask_power(3)
+    with pytest.raises(ConfigError, match="between 0.25 and 2.0"):
+        check_mask_power("soft")
+    assert check_mask_power("0.8") == 0.8
+    with pytest.raises(AppError):  # gradio or our check refuses it, without a traceback
+        separate(client, example_path(), texts=["music"], power=3.0)
+
+
+def test_the_power_slider_starts_at_the_models_own_power():
+    import dataclasses
+
+    from codecsep_mm.demo.app import ModelPool, model_mask_power
+
+    def loader(name):
+        separator = load_model("tiny")
+        separator.settings = dataclasses.replace(separator.settings, mask_power=0.8 if name == "soft" else 1.0)
+        return separator
+
+    pool = ModelPool(loader=loader)
+    assert (model_mask_power(pool, "soft"), model_mask_power(pool, "tiny")) == (0.8, 1.0)
+    assert model_mask_power(ModelPool(loader=lambda name: load_model("no-such-model")), "x") == 1.0
 
 
 def test_the_level_box_off_separates_the_input_as_it_is_for_one_request_only():
