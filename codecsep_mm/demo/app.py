@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,6 +41,9 @@ from codecsep_mm.demo import (  # noqa: E402
 from codecsep_mm.demo.spectrogram import spectrogram_image  # noqa: E402
 from codecsep_mm.errors import AudioInputError, CodecSepError, ConfigError, PromptError  # noqa: E402
 from codecsep_mm.examples import DATA_DIR, EXAMPLES  # noqa: E402
+
+if TYPE_CHECKING:
+    from codecsep_mm.separator import SeparationSettings
 
 log = logging.getLogger(__name__)
 N_OUTPUTS = MAX_QUERIES + 2  # the positive stems, the negative stem, the residual
@@ -170,32 +173,31 @@ def describe_model(pool: ModelPool, name: str) -> str:
     return "\n\n".join(lines)
 
 
-def model_mask_floor(pool: ModelPool, name: str) -> float:
-    """The mask floor stored with a model (0 when it cannot be loaded)."""
+def _model_settings(pool: ModelPool, name: str) -> SeparationSettings:
+    """The separation settings stored with a model (the defaults when it cannot be loaded)."""
+    from codecsep_mm.separator import SeparationSettings
+
     try:
         separator, _ = pool.get(name)
     except CodecSepError:
-        return 0.0
-    return float(separator.settings.mask_floor)
+        return SeparationSettings()
+    return separator.settings
+
+
+def model_mask_floor(pool: ModelPool, name: str) -> float:
+    """The mask floor stored with a model (0 when it cannot be loaded)."""
+    return float(_model_settings(pool, name).mask_floor)
 
 
 def model_mask_power(pool: ModelPool, name: str) -> float:
     """The mask power stored with a model (1 when it cannot be loaded)."""
-    try:
-        separator, _ = pool.get(name)
-    except CodecSepError:
-        return 1.0
-    return float(separator.settings.mask_power)
+    return float(_model_settings(pool, name).mask_power)
 
 
 def model_input_lufs(pool: ModelPool, name: str) -> float | None:
     """The loudness a model separates each window at (``None``: the input as it is, or the model
     cannot be loaded)."""
-    try:
-        separator, _ = pool.get(name)
-    except CodecSepError:
-        return None
-    return separator.settings.input_lufs
+    return _model_settings(pool, name).input_lufs
 
 
 def level_box_update(pool: ModelPool, name: str) -> dict[str, Any]:
@@ -210,25 +212,23 @@ def level_box_update(pool: ModelPool, name: str) -> dict[str, Any]:
 
 def check_mask_floor(value: Any) -> float:
     """The page's mask floor as a float in [0, MAX_MASK_FLOOR], or a one-line error."""
-    try:
-        floor = float(value)
-    except (TypeError, ValueError):
-        floor = float("nan")
-    if not 0.0 <= floor <= MAX_MASK_FLOOR:
-        raise ConfigError(f"the mask floor must be between 0 and {MAX_MASK_FLOOR}; got {value!r}")
-    return floor
+    return _slider_value(value, "mask floor", 0, MAX_MASK_FLOOR)
 
 
 def check_mask_power(value: Any) -> float:
     """The page's mask power as a float in ``MASK_POWER_SLIDER``, or a one-line error."""
-    low, high = MASK_POWER_SLIDER
+    return _slider_value(value, "mask power", *MASK_POWER_SLIDER)
+
+
+def _slider_value(value: Any, what: str, low: float, high: float) -> float:
+    """``value`` as a float in [low, high], or a one-line :class:`ConfigError` naming ``what``."""
     try:
-        power = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        power = float("nan")
-    if not low <= power <= high:
-        raise ConfigError(f"the mask power must be between {low} and {high}; got {value!r}")
-    return power
+        number = float("nan")
+    if not low <= number <= high:
+        raise ConfigError(f"the {what} must be between {low} and {high}; got {value!r}")
+    return number
 
 
 def _clean(error: BaseException) -> str:
