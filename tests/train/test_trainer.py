@@ -110,6 +110,34 @@ def test_left_out_sources_train_their_prompts_towards_silence(tmp_path):
         load_config(TINY_CONFIG, [a for a in args if a != "--set"] + ["loss.kind=si-sdr"])
 
 
+@pytest.mark.parametrize("mixture_term", [True, False])
+def test_the_si_sdr_loss_counts_the_decoded_sum_only_with_the_mixture_term(tmp_path, monkeypatch, mixture_term):
+    from codecsep_mm.data.mixing import collate
+    from codecsep_mm.train import trainer as training
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.loss import neg_si_sdr, separation_loss
+    from codecsep_mm.train.trainer import Trainer
+
+    seen = []
+
+    def recording(est_stems, stems, est_mixture=None, mixture=None):
+        seen.append((est_stems, stems, est_mixture))
+        return separation_loss(est_stems, stems, est_mixture, mixture)
+
+    monkeypatch.setattr(training, "separation_loss", recording)
+    args = tiny_overrides(tmp_path / "run", **{"loss.kind": "si-sdr", "loss.mixture_term": str(mixture_term).lower(),
+                                               "run.batch_size": 2})
+    trainer = Trainer(load_config(TINY_CONFIG, [a for a in args if a != "--set"]))
+    with torch.no_grad():
+        value = float(trainer.loss(collate([trainer.valid_set[0], trainer.valid_set[1]])))
+    est_stems, stems, est_mixture = seen[-1]
+    stems_only = float(neg_si_sdr(est_stems, stems).mean())
+    if mixture_term:
+        assert est_mixture is not None and abs(value - stems_only) > 1e-3
+    else:
+        assert est_mixture is None and value == pytest.approx(stems_only, abs=1e-5)
+
+
 def test_the_trainer_scores_left_out_sources_down_to_the_configured_floor(tmp_path, monkeypatch):
     from codecsep_mm.data.mixing import collate
     from codecsep_mm.train import trainer as training
