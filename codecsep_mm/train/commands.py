@@ -37,6 +37,9 @@ def register(sub) -> None:
         p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config value, e.g. --set run.steps=10 (repeatable)")
         p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+        p.add_argument("--validate-only", action="store_true",
+                       help="score the starting weights (the base, or the checkpoint with --resume) on the "
+                            "validation items and print the figures; nothing is trained or written")
         p.set_defaults(run=cmd_train, trainer_command=command)
 
 
@@ -46,6 +49,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _, config_path, trainer_path, _ = TRAINERS[args.trainer_command]
     config = load_config(args.config, args.set, cls=_load(config_path))
     trainer = _load(trainer_path)(config, resume=args.resume)
+    if args.validate_only:
+        return _validate_only(trainer, args.json)
     result = trainer.fit()
     if trainer.rank != 0:
         return 0
@@ -62,6 +67,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print(f"trained {result.step} steps; best validation loss {result.best_valid_loss:.3f}; "
               f"result in {summary['best']}" + (" (stopped early)" if result.stopped_early else ""))
+    return 0
+
+
+def _validate_only(trainer, as_json: bool) -> int:
+    import sys
+
+    metrics = trainer.validate()
+    if trainer.rank != 0:
+        return 0
+    if not metrics:
+        print("error: this config has no validation items to score; set data.valid_items above 0",
+              file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(metrics))
+    else:
+        print("validation of the starting weights: "
+              + ", ".join(f"{name} {value:.3f}" for name, value in metrics.items()))
     return 0
 
 

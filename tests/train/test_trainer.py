@@ -49,6 +49,40 @@ def test_two_steps_through_the_cli_write_a_loadable_model(tmp_path, capsys):
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_validate_only_prints_the_starting_weights_figures_and_writes_nothing(tmp_path, capsys):
+    from codecsep_mm.train.config import load_config
+    from codecsep_mm.train.trainer import Trainer
+
+    out = tmp_path / "run"
+    args = tiny_overrides(out, **{"loss.kind": "latent"})
+    assert main(["train", str(TINY_CONFIG), "--json", "--validate-only", *args]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = Trainer(load_config(TINY_CONFIG, [a for a in args if a != "--set"])).validate()
+    assert printed.keys() == expected.keys() and "valid/loss" in printed
+    assert all(printed[key] == pytest.approx(expected[key], abs=1e-5) for key in expected)
+    assert not out.exists()
+    assert main(["train", str(TINY_CONFIG), "--validate-only", *args]) == 0
+    assert capsys.readouterr().out.startswith("validation of the starting weights: valid/loss ")
+
+
+@pytest.mark.parametrize("command, config", [("train-codec", "codec-tiny.yaml"),
+                                             ("train-audio-encoder", "audio-encoder-tiny.yaml")])
+def test_validate_only_scores_the_codec_and_audio_encoder_trainers_starts_too(tmp_path, capsys, command, config):
+    out = tmp_path / "run"
+    args = ["--set", f"run.out_dir={out}", "--set", "data.valid_items=4", "--set", "run.progress=false"]
+    assert main([command, str(REPO / "configs" / config), "--json", "--validate-only", *args]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert np.isfinite(printed["valid/loss"]) and not out.exists()
+
+
+def test_validate_only_without_validation_items_is_refused_in_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = tiny_overrides(out, **{"data.valid_items": 0})
+    assert main(["train", str(TINY_CONFIG), "--validate-only", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data.valid_items" in err[0] and not out.exists()
+
+
 def test_training_lowers_the_validation_loss(tmp_path):
     from codecsep_mm.train.config import load_config
     from codecsep_mm.train.trainer import Trainer
