@@ -86,8 +86,9 @@ class OptimSpec:
 @dataclass(frozen=True)
 class LossSpec:
     """``si-sdr``: negative SI-SDR on decoded waveforms, averaged over the stems and the mixture
-    reconstruction (the paper; ``mixture_term: false`` leaves the reconstruction out). ``latent``: normalised squared error between each masked latent and
-    the codec latent of its source (no decoder; cheap pre-training). ``si-sdr+latent``: both.
+    reconstruction (the paper; ``mixture_term: false`` leaves the reconstruction out). ``latent``:
+    normalised squared error between each masked latent and the codec latent of its source (no
+    decoder; cheap pre-training). ``si-sdr+latent``: both.
     ``latent_db``: take the latent error in dB (``10 log10``), so that every item counts alike, as
     in SI-SDR; with the plain ratio a few quiet stems dominate the batch and training can blow up.
     ``absent_floor_db``: a source left out of its mixture (``data.mixing.absent_prob``) is scored by
