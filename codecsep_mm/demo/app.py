@@ -314,9 +314,9 @@ def run_separation(
     """The page's one action, free of gradio types except the outputs it returns.
 
     ``mask_floor`` and ``mask_power`` (the page's sliders) replace the model's own for this request
-    only; ``None`` keeps the model's. ``level_input=False`` (the page's checkbox, off) separates the input as it
-    is instead of at the model's training loudness, for this request only; ``True`` or ``None``
-    keeps the model's setting.
+    only; ``None`` keeps the model's. ``level_input=False`` (the page's checkbox, off) separates the
+    input as it is instead of at the model's training loudness, for this request only; ``True`` or
+    ``None`` keeps the model's setting.
     """
     from codecsep_mm.audio import load_audio
 

@@ -71,15 +71,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _validate_only(trainer, as_json: bool) -> int:
-    import sys
+    from codecsep_mm.errors import ConfigError
 
     metrics = trainer.validate()
     if trainer.rank != 0:
         return 0
     if not metrics:
-        print("error: this config has no validation items to score; set data.valid_items above 0",
-              file=sys.stderr)
-        return 2
+        raise ConfigError("this config has no validation items to score; set data.valid_items above 0")
     if as_json:
         print(json.dumps(metrics))
     else:
