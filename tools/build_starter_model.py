@@ -10,7 +10,8 @@ codec stored with it), optionally swaps in a later checkpoint of the codec run w
 fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean
 of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``) or of several
 model folders of one architecture (a fine-tune and its start: weight interpolation), adds image
-prompts (``imagenet-image`` with a label bridge from its 1000 class names into MiniLM), optionally
+prompts (``imagenet-image`` with a label bridge from its 1000 classes into MiniLM: the embeddings of
+their names, or of their WordNet synonyms and glosses with ``--image-targets glosses``), optionally
 sets the mask floor and mask power it separates with (``--mask-floor``, ``--mask-power``) and the loudness it separates each
 window at (``--input-lufs``: that of the training mixtures; models trained before the trainer stored
 it have none), and writes the folder with float16 weights. It prints the
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the power every mask is raised to before the floor (chosen on heldmix)")
     parser.add_argument("--input-lufs", type=float, default=None, metavar="LUFS",
                         help="the loudness each window is separated at (its training mixtures')")
+    parser.add_argument("--image-targets", choices=("names", "glosses"), default="names",
+                        help="what the image bridge embeds for each ImageNet class: its name, or its "
+                             "synonyms and WordNet gloss")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
     parser.add_argument("--name", default="starter-16k")
     args = parser.parse_args(argv)
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from codecsep_mm import Separator, prompts
     from codecsep_mm.codecs import create_codec
     from codecsep_mm.errors import CodecSepError
-    from codecsep_mm.prompts.imagenet import SPACE, class_names
+    from codecsep_mm.prompts.imagenet import SPACE, class_glosses, class_names
     from codecsep_mm.prompts.projection import LabelBridge
     from codecsep_mm.train.checkpoint import average_weights, load_weights
 
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         separator.codec = codec
     image = prompts.create("imagenet-image")
-    bridge = LabelBridge.for_classifier(class_names(), separator.prompt_encoder, SPACE)
+    descriptions = class_glosses() if args.image_targets == "glosses" else None
+    bridge = LabelBridge.for_classifier(class_names(), separator.prompt_encoder, SPACE, descriptions)
     separator.add_prompt_encoder(image, bridge)
     separator.config = {**separator.config, "name": args.name, "description": DESCRIPTION}
     out = separator.save_pretrained(args.out, half=True)

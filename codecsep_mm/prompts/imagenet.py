@@ -80,6 +80,15 @@ def class_names() -> list[str]:
     return [info.index_to_description(i).split(",")[0].strip() for i in range(1000)]
 
 
+def class_glosses() -> list[str]:
+    """The 1000 ImageNet classes as WordNet describes them: every synonym, then the gloss, which
+    mostly names what the thing is in common words ("ram, tup: uncastrated adult male sheep")."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [info.index_to_description(i, detailed=True) for i in range(1000)]
+
+
 def _efficientnet_lite0(weights: str | None):
     try:
         import timm

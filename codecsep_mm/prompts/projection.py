@@ -130,11 +130,15 @@ class LabelBridge:
         target_label_embeddings: ``(n_labels, d_out)``, the labels in the masker's space.
         temperature: softmax temperature on cosine scores.
         top_k: keep only the ``top_k`` best-scoring labels.
+        descriptions: the texts ``target_label_embeddings`` embed when they are not the labels
+            themselves (e.g. a gloss per class); stored with the bridge so that it can be rebuilt
+            for another text space.
     """
 
     def __init__(
         self, labels: Sequence[str], source_label_embeddings: torch.Tensor, target_label_embeddings: torch.Tensor,
         source_space: str, target_space: str, temperature: float = 0.05, top_k: int = 5,
+        descriptions: Sequence[str] | None = None,
     ):
         if len(labels) != source_label_embeddings.shape[0] or len(labels) != target_label_embeddings.shape[0]:
             raise ConfigError("label-bridge: labels and label embeddings must have the same length")
@@ -143,15 +147,23 @@ class LabelBridge:
         self.target = l2_normalize(target_label_embeddings)
         self.source_space, self.target_space = source_space, target_space
         self.temperature, self.top_k = temperature, max(1, min(top_k, len(self.labels)))
+        self.descriptions = list(descriptions) if descriptions is not None else None
+        if self.descriptions is not None and len(self.descriptions) != len(self.labels):
+            raise ConfigError(f"label-bridge: {len(self.descriptions)} descriptions for {len(self.labels)} labels")
 
     @classmethod
     def for_classifier(cls, class_names: Sequence[str], target_text, source_space: str,
-                       **options) -> LabelBridge:
+                       descriptions: Sequence[str] | None = None, **options) -> LabelBridge:
         """A bridge from a classifier's class probabilities (its "embedding" is the probability
-        vector over ``class_names``) to ``target_text``'s embeddings of the class names."""
+        vector over ``class_names``) to ``target_text``'s embeddings of the class names, or of
+        ``descriptions`` (one per class, e.g. a dictionary gloss) when given; the names stay the
+        labels shown."""
         names = list(class_names)
-        return cls(names, torch.eye(len(names)), target_text.encode(names), source_space,
-                   target_text.space, **options)
+        texts = names if descriptions is None else list(descriptions)
+        if len(texts) != len(names):
+            raise ConfigError(f"label-bridge: {len(texts)} descriptions for {len(names)} labels")
+        return cls(names, torch.eye(len(names)), target_text.encode(texts), source_space,
+                   target_text.space, descriptions=descriptions, **options)
 
     @classmethod
     def from_encoders(cls, labels: Sequence[str], source_text, target_text, **options) -> LabelBridge:
@@ -184,6 +196,8 @@ class LabelBridge:
         config = {"type": "label-bridge", "source_space": self.source_space,
                   "target_space": self.target_space, "temperature": self.temperature,
                   "top_k": self.top_k, "labels": self.labels}
+        if self.descriptions is not None:
+            config["descriptions"] = self.descriptions
         tensors = {"target": self.target}
         n = len(self.labels)
         if self.source.shape == (n, n) and torch.equal(self.source, torch.eye(n, dtype=self.source.dtype)):
@@ -196,13 +210,13 @@ class LabelBridge:
     def load(cls, directory: str | os.PathLike) -> LabelBridge:
         config, tensors = _load(directory, "label-bridge", BRIDGE_FILE, {"target"},
                                 {"type", "source_space", "target_space", "temperature", "top_k", "labels",
-                                 "source"}, optional=frozenset({"source"}))
+                                 "source", "descriptions"}, optional=frozenset({"source"}))
         if ("source" in tensors) == (config.get("source") == "identity"):
             raise ConfigError(f"{directory}: a label-bridge needs either a source tensor or "
                               '"source": "identity" in its config.json')
         source = tensors["source"] if "source" in tensors else torch.eye(len(config["labels"]))
         return cls(config["labels"], source, tensors["target"], config["source_space"],
-                   config["target_space"], config["temperature"], config["top_k"])
+                   config["target_space"], config["temperature"], config["top_k"], config.get("descriptions"))
 
 
 def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], filename: str) -> Path:

@@ -9,8 +9,9 @@ import torch
 
 from codecsep_mm import prompts
 from codecsep_mm.errors import PromptError
-from codecsep_mm.prompts.imagenet import SPACE, class_names
-from codecsep_mm.prompts.projection import LabelBridge
+from codecsep_mm.errors import ConfigError
+from codecsep_mm.prompts.imagenet import SPACE, class_glosses, class_names
+from codecsep_mm.prompts.projection import LabelBridge, load_projection
 
 # A photograph that ships with matplotlib: a portrait of Grace Hopper in naval uniform.
 HOPPER = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -48,6 +49,32 @@ def test_bridge_into_a_text_space_names_the_class(encoder):
     assert {name for name, _ in labels} <= ATTIRE
     target = bridge(encoder.encode([HOPPER]))
     assert target.shape == (1, 64)
+
+
+def test_glosses_name_what_a_class_is_in_common_words():
+    names, glosses = class_names(), class_glosses()
+    assert len(glosses) == 1000
+    assert glosses[names.index("ram")] == "ram, tup: uncastrated adult male sheep"
+    assert all(gloss.startswith(name) and ": " in gloss for name, gloss in zip(names, glosses))
+
+
+def test_a_bridge_to_descriptions_embeds_them_and_shows_the_names(encoder, tmp_path):
+    minilm = prompts.create("minilm-text")
+    names, glosses = class_names(), class_glosses()
+    by_name = LabelBridge.for_classifier(names, minilm, SPACE)
+    by_gloss = LabelBridge.for_classifier(names, minilm, SPACE, glosses)
+    ram, sheep = names.index("ram"), minilm.encode(["sheep"])[0]
+    # the gloss says what a ram is; the name alone is closer to an engine or a truck for MiniLM
+    assert by_gloss.target[ram] @ sheep > by_name.target[ram] @ sheep + 0.2
+    torch.testing.assert_close(by_gloss.target[ram], minilm.encode([glosses[ram]])[0])
+    image = encoder.encode([HOPPER])
+    assert by_gloss.top_labels(image) == by_name.top_labels(image)  # the labels shown stay the names
+    loaded = load_projection(by_gloss.save(tmp_path / "bridge"))  # the glosses travel with it
+    assert loaded.descriptions == glosses and loaded.labels == names
+    torch.testing.assert_close(loaded(image), by_gloss(image))
+    assert LabelBridge.load(by_name.save(tmp_path / "names")).descriptions is None
+    with pytest.raises(ConfigError, match="2 descriptions for 1000 labels"):
+        LabelBridge.for_classifier(names, minilm, SPACE, ["a", "b"])
 
 
 def test_bad_images(encoder, tmp_path):
