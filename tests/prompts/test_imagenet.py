@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from codecsep_mm import prompts
-from codecsep_mm.errors import PromptError
-from codecsep_mm.errors import ConfigError
+from codecsep_mm.errors import ConfigError, PromptError
 from codecsep_mm.prompts.imagenet import SPACE, class_glosses, class_names
 from codecsep_mm.prompts.projection import LabelBridge, load_projection
 
