@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-lufs", type=float, default=None, metavar="LUFS",
                         help="the loudness each window is separated at (its training mixtures')")
     parser.add_argument("--image-targets", choices=("names", "glosses"), default="names",
-                        help="what the image bridge embeds for each ImageNet class: its name, or its "
-                             "synonyms and WordNet gloss")
+                        help="what the image bridge embeds for each ImageNet class: its name, "
+                             "or its synonyms and WordNet gloss")
     parser.add_argument("--out", default=str(REPO / "codecsep_mm" / "pretrained" / "starter-16k"))
     parser.add_argument("--name", default="starter-16k")
     args = parser.parse_args(argv)
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         separator.codec = codec
     image = prompts.create("imagenet-image")
     descriptions = class_glosses() if args.image_targets == "glosses" else None
-    bridge = LabelBridge.for_classifier(class_names(), separator.prompt_encoder, SPACE, descriptions)
+    bridge = LabelBridge.for_classifier(class_names(), separator.prompt_encoder, SPACE,
+                                        descriptions)
     separator.add_prompt_encoder(image, bridge)
     separator.config = {**separator.config, "name": args.name, "description": DESCRIPTION}
     out = separator.save_pretrained(args.out, half=True)

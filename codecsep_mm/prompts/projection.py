@@ -149,7 +149,8 @@ class LabelBridge:
         self.temperature, self.top_k = temperature, max(1, min(top_k, len(self.labels)))
         self.descriptions = list(descriptions) if descriptions is not None else None
         if self.descriptions is not None and len(self.descriptions) != len(self.labels):
-            raise ConfigError(f"label-bridge: {len(self.descriptions)} descriptions for {len(self.labels)} labels")
+            raise ConfigError(f"label-bridge: {len(self.descriptions)} descriptions for "
+                              f"{len(self.labels)} labels")
 
     @classmethod
     def for_classifier(cls, class_names: Sequence[str], target_text, source_space: str,
@@ -216,7 +217,8 @@ class LabelBridge:
                               '"source": "identity" in its config.json')
         source = tensors["source"] if "source" in tensors else torch.eye(len(config["labels"]))
         return cls(config["labels"], source, tensors["target"], config["source_space"],
-                   config["target_space"], config["temperature"], config["top_k"], config.get("descriptions"))
+                   config["target_space"], config["temperature"], config["top_k"],
+                   config.get("descriptions"))
 
 
 def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.Tensor], filename: str) -> Path:

@@ -63,11 +63,12 @@ def test_a_bridge_to_descriptions_embeds_them_and_shows_the_names(encoder, tmp_p
     by_name = LabelBridge.for_classifier(names, minilm, SPACE)
     by_gloss = LabelBridge.for_classifier(names, minilm, SPACE, glosses)
     ram, sheep = names.index("ram"), minilm.encode(["sheep"])[0]
-    # the gloss says what a ram is; the name alone is closer to an engine or a truck for MiniLM
+    # the gloss says what a ram is; for MiniLM the name alone is nearer "Engine" than "sheep"
     assert by_gloss.target[ram] @ sheep > by_name.target[ram] @ sheep + 0.2
     torch.testing.assert_close(by_gloss.target[ram], minilm.encode([glosses[ram]])[0])
     image = encoder.encode([HOPPER])
-    assert by_gloss.top_labels(image) == by_name.top_labels(image)  # the labels shown stay the names
+    # the labels shown stay the names
+    assert by_gloss.top_labels(image) == by_name.top_labels(image)
     loaded = load_projection(by_gloss.save(tmp_path / "bridge"))  # the glosses travel with it
     assert loaded.descriptions == glosses and loaded.labels == names
     torch.testing.assert_close(loaded(image), by_gloss(image))
