@@ -140,6 +140,8 @@ class LabelBridge:
         source_space: str, target_space: str, temperature: float = 0.05, top_k: int = 5,
         descriptions: Sequence[str] | None = None,
     ):
+        if descriptions is not None and len(descriptions) != len(labels):
+            raise ConfigError(f"label-bridge: {len(descriptions)} descriptions for {len(labels)} labels")
         if len(labels) != source_label_embeddings.shape[0] or len(labels) != target_label_embeddings.shape[0]:
             raise ConfigError("label-bridge: labels and label embeddings must have the same length")
         self.labels = list(labels)
@@ -148,9 +150,6 @@ class LabelBridge:
         self.source_space, self.target_space = source_space, target_space
         self.temperature, self.top_k = temperature, max(1, min(top_k, len(self.labels)))
         self.descriptions = list(descriptions) if descriptions is not None else None
-        if self.descriptions is not None and len(self.descriptions) != len(self.labels):
-            raise ConfigError(f"label-bridge: {len(self.descriptions)} descriptions for "
-                              f"{len(self.labels)} labels")
 
     @classmethod
     def for_classifier(cls, class_names: Sequence[str], target_text, source_space: str,
@@ -161,10 +160,9 @@ class LabelBridge:
         labels shown."""
         names = list(class_names)
         texts = names if descriptions is None else list(descriptions)
-        if len(texts) != len(names):
-            raise ConfigError(f"label-bridge: {len(texts)} descriptions for {len(names)} labels")
         return cls(names, torch.eye(len(names)), target_text.encode(texts), source_space,
-                   target_text.space, descriptions=descriptions, **options)
+                   target_text.space, descriptions=texts if descriptions is not None else None,
+                   **options)
 
     @classmethod
     def from_encoders(cls, labels: Sequence[str], source_text, target_text, **options) -> LabelBridge:
