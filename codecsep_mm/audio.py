@@ -142,17 +142,50 @@ def loudness_lufs(wav: np.ndarray, sample_rate: int) -> float:
     >>> round(loudness_lufs(np.sin(2 * np.pi * 997 * t), 48000), 2)  # the standard's full-scale sine
     -3.01
     """
-    from scipy.signal import lfilter
-
-    wav = np.atleast_2d(np.asarray(wav, dtype=np.float64))
     block, step = round(BLOCK_SECONDS * sample_rate), round(BLOCK_STEP * sample_rate)
+    wav = np.atleast_2d(np.asarray(wav, dtype=np.float64))
     if wav.shape[-1] < block:
         wav = np.pad(wav, [(0, 0), (0, block - wav.shape[-1])])
+    energy = np.cumsum(np.pad(_k_weighted_power(wav, sample_rate), (1, 0)))
+    starts = np.arange(0, wav.shape[-1] - block + 1, step)
+    return _gated_loudness((energy[starts + block] - energy[starts]) / block)
+
+
+def loudness_profile(wav: np.ndarray, sample_rate: int, hop: int) -> np.ndarray:
+    """K-weighted energy of ``(samples,)`` or ``(channels, samples)`` audio in frames of ``hop``
+    samples (channels added; the last frame zero-padded), float32 ``(frames,)``: what
+    :func:`profile_loudness` measures any run of frames from, without the audio."""
+    power = _k_weighted_power(np.atleast_2d(np.asarray(wav, dtype=np.float64)), sample_rate)
+    power = np.pad(power, (0, -power.size % hop))
+    return power.reshape(-1, hop).sum(1).astype(np.float32)
+
+
+def profile_loudness(profile: np.ndarray, sample_rate: int, hop: int) -> float:
+    """Integrated loudness (LUFS) of the frames of a :func:`loudness_profile`: BS.1770's gating on
+    blocks of the frames nearest 400 ms, every 100 ms. For frames whose audio is ``wav``, this is
+    :func:`loudness_lufs` of ``wav`` up to the K-weighting filters' start (they ran on the whole
+    input, not from the first frame) and, where 400 ms is not a whole number of frames, the
+    rounding of the blocks."""
+    block = max(1, round(BLOCK_SECONDS * sample_rate / hop))
+    step = max(1, round(BLOCK_STEP * sample_rate / hop))
+    profile = np.asarray(profile, dtype=np.float64)
+    profile = np.pad(profile, (0, max(0, block - profile.size)))
+    energy = np.cumsum(np.pad(profile, (1, 0)))
+    starts = np.arange(0, profile.size - block + 1, step)
+    return _gated_loudness((energy[starts + block] - energy[starts]) / (block * hop))
+
+
+def _k_weighted_power(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(channels, samples)`` -> the K-weighted square, channels added, ``(samples,)``."""
+    from scipy.signal import lfilter
+
     for b, a in _k_weighting(sample_rate):
         wav = lfilter(b, a, wav, axis=-1)
-    power = np.cumsum(np.pad(wav**2, [(0, 0), (1, 0)]), axis=-1)
-    starts = np.arange(0, wav.shape[-1] - block + 1, step)
-    blocks = ((power[:, starts + block] - power[:, starts]) / block).sum(0)
+    return (wav**2).sum(0)
+
+
+def _gated_loudness(blocks: np.ndarray) -> float:
+    """Blocks' mean squares -> BS.1770's gated loudness (``-inf`` when none passes the gates)."""
     with np.errstate(divide="ignore"):
         levels = -0.691 + 10 * np.log10(blocks)
     kept = blocks[levels > ABSOLUTE_GATE]

@@ -18,7 +18,14 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
-from codecsep_mm.audio import check_waveform, load_audio, loudness_lufs, resample
+from codecsep_mm.audio import (
+    check_waveform,
+    load_audio,
+    loudness_lufs,
+    loudness_profile,
+    profile_loudness,
+    resample,
+)
 from codecsep_mm.codecs import CodeStream
 from codecsep_mm.config import from_dict
 from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
@@ -26,6 +33,7 @@ from codecsep_mm.masker import FiLMTransformerMasker
 from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, release_memory
 
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
+PROFILE_KEY = "loudness_profile"  # a stream's K-weighted energy per latent frame (see _stream_gain)
 INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window
 MASK_POWER_RANGE = (0.1, 4.0)  # the powers ``mask_power`` may take
 
@@ -53,8 +61,10 @@ class SeparationSettings:
             back, so they keep the input's level. A masker trained on mixtures of one loudness
             separates worse at others (and a codec may be less exact far from its training level);
             a model stores the loudness of its training mixtures. ``None`` (the default): the
-            input as it is. In code-stream mode the codes are already made, so the masker reads
-            the latent times the gain from the whole input's loudness recorded in the stream.
+            input as it is. A stereo input's channels share one gain. In code-stream mode the
+            codes are already made, so the masker reads the latent times the window's gain,
+            measured from the loudness profile ``encode_codes`` records in the stream (a stream
+            without one, e.g. from descript-audio-codec: from the whole input's loudness).
     """
 
     chunk_seconds: float | None = 10.0
@@ -347,7 +357,7 @@ class Separator(nn.Module):
             cond, labels, negative = self.encode_queries(prompts)
         folded = rearrange(wav, "b c s -> (b c) 1 s")
         n_samples = folded.shape[-1]
-        stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative)
+        stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative, wav.shape[1])
         stems = rearrange(stems[..., :n_samples], "n (b c) s -> n b c s", c=wav.shape[1])
         out = np.stack([self._restore(stem.cpu().numpy(), sample_rate, shape[-1]) for stem in stems])
         out = out.reshape(out.shape[0], *shape)
@@ -432,8 +442,11 @@ class Separator(nn.Module):
             stems = torch.cat([stems, (latent - taken)[None]])
         return stems
 
-    def _separate_waveform(self, wav, cond, residual, chunk_seconds, progress, negative=None) -> torch.Tensor:
-        """``wav (b, 1, s)`` at the codec rate -> ``(n [+1], b, frames * hop)``."""
+    def _separate_waveform(
+        self, wav, cond, residual, chunk_seconds, progress, negative=None, channels: int = 1
+    ) -> torch.Tensor:
+        """``wav (b, 1, s)`` at the codec rate, ``channels`` consecutive signals per mixture ->
+        ``(n [+1], b, frames * hop)``."""
         hop = self.codec.hop_length
         n_frames = math.ceil(wav.shape[-1] / hop)
         n_out = cond.shape[0] + int(residual)
@@ -442,7 +455,7 @@ class Separator(nn.Module):
         windows = self._plan(n_frames, chunk_seconds)
         for index, window in enumerate(_progress(windows, progress, "separating")):
             segment = _segment(wav, window.context_start * hop, window.context_stop * hop)
-            gain = self._window_gain(segment)  # the codec and masker hear the window at input_lufs
+            gain = self._window_gain(segment, channels)  # the window is heard at input_lufs
             if gain is not None:
                 segment = segment * gain.to(segment)[:, None, None]
             stems = self._stem_latents(self.codec.encode(segment), cond, residual, negative)
@@ -460,12 +473,16 @@ class Separator(nn.Module):
             release_memory()
         return out
 
-    def _window_gain(self, segment: torch.Tensor) -> torch.Tensor | None:
-        """``segment (b, 1, s)`` -> the gain each signal is separated at, ``(b,)`` (``None``: off)."""
+    def _window_gain(self, segment: torch.Tensor, channels: int = 1) -> torch.Tensor | None:
+        """``segment (b, 1, s)``, ``channels`` consecutive signals per mixture -> the gain each
+        signal is separated at, ``(b,)`` (``None``: off). A mixture's channels share one gain, from
+        their loudness together (BS.1770 adds channels), so the stereo balance the codec and masker
+        hear is the input's."""
         if self.settings.input_lufs is None:
             return None
-        signals = segment[:, 0].float().cpu().numpy()
-        return torch.tensor([self.settings.input_gain(loudness_lufs(x, self.sample_rate)) for x in signals])
+        mixtures = rearrange(segment[:, 0].float().cpu().numpy(), "(b c) s -> b c s", c=channels)
+        gains = [self.settings.input_gain(loudness_lufs(x, self.sample_rate)) for x in mixtures]
+        return torch.tensor(gains).repeat_interleave(channels)
 
     # ------------------------------------------------------------------------ code-stream mode
     @torch.inference_mode()
@@ -497,6 +514,7 @@ class Separator(nn.Module):
             codec=self.codec.name,
             fingerprint=self.codec.fingerprint(),
             normalized=False,
+            extra={PROFILE_KEY: loudness_profile(wav[0].cpu().numpy(), self.sample_rate, hop)[:n_frames]},
         )
 
     @torch.inference_mode()
@@ -543,11 +561,9 @@ class Separator(nn.Module):
         outputs: list[list[torch.Tensor]] = [[] for _ in range(n_out)]
         energy = torch.zeros(n_out + 1, dtype=torch.float64)
         overlap_add = OverlapAdd()
-        level = NORMALIZED_DB if stream.normalized else stream.input_db
-        gain = None if self.settings.input_lufs is None else torch.tensor([self.settings.input_gain(level)])
         for index, window in enumerate(windows):
             latent = self.codec.dequantize(codes[..., window.context_start : window.context_stop])
-            stems = self._stem_latents(latent, cond, residual, negative, gain)
+            stems = self._stem_latents(latent, cond, residual, negative, self._stream_gain(stream, window))
             lo, hi = window.start - window.context_start, window.stop - window.context_start
             core = torch.cat([stems[..., lo:hi], latent[None, ..., lo:hi]])
             overlap_add.add(window.start, core.float(), fade_weights(hi - lo, window.fade_in, window.fade_out))
@@ -574,6 +590,21 @@ class Separator(nn.Module):
                 extra={"gain_db": gain_db, "prompt": label},
             )
         return result
+
+    def _stream_gain(self, stream: CodeStream, window) -> torch.Tensor | None:
+        """The gain a code-stream window is read at (``None``: off): from the window's loudness, as
+        in wave mode, where the stream records its loudness profile (``encode_codes`` does);
+        otherwise from the whole input's loudness recorded in the stream."""
+        if self.settings.input_lufs is None:
+            return None
+        profile = stream.extra.get(PROFILE_KEY)
+        if profile is not None and len(profile) == stream.codes.shape[-1]:
+            frames = np.asarray(profile)[window.context_start : window.context_stop]
+            frames = np.pad(frames, (0, window.context_stop - window.context_start - frames.size))
+            level = profile_loudness(frames, self.sample_rate, self.codec.hop_length)
+        else:
+            level = NORMALIZED_DB if stream.normalized else stream.input_db
+        return torch.tensor([self.settings.input_gain(level)])
 
     def describe(self) -> dict[str, Any]:
         return {**self.config, "settings": asdict(self.settings)}

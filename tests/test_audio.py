@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codecsep_mm.audio import _k_weighting, loudness_lufs
+from codecsep_mm.audio import _k_weighting, loudness_lufs, loudness_profile, profile_loudness
 
 
 def test_k_weighting_at_48_khz_is_the_standards_filter():
@@ -40,3 +40,18 @@ def test_loudness_agrees_with_pyloudnorm():
     rng = np.random.default_rng(1)
     wav = 0.05 * rng.standard_normal(16000 * 4) * np.repeat(rng.uniform(0.1, 1.0, 40), 1600)
     assert loudness_lufs(wav, 16000) == pytest.approx(pyloudnorm.Meter(16000).integrated_loudness(wav), abs=0.3)
+
+
+@pytest.mark.parametrize(("sample_rate", "hop"), [(16000, 320), (44100, 512)])
+def test_a_loudness_profile_measures_any_run_of_frames_without_the_audio(sample_rate, hop):
+    rng = np.random.default_rng(2)
+    stereo = 0.1 * rng.standard_normal((2, 8 * sample_rate)) * np.repeat(rng.uniform(0.02, 1.0, 16), sample_rate // 2)
+    profile = loudness_profile(stereo, sample_rate, hop)
+    assert profile.shape == (-(-stereo.shape[-1] // hop),) and profile.dtype == np.float32
+    for start, stop in [(0, len(profile)), (40, 240), (300, 330), (0, 5)]:  # whole, a window, short ones
+        piece = stereo[:, start * hop : stop * hop]
+        # equal to measuring the audio but for the K-weighting filters' start (and, at 44.1 kHz,
+        # 400 ms blocks rounded to whole frames)
+        assert profile_loudness(profile[start:stop], sample_rate, hop) == pytest.approx(
+            loudness_lufs(piece, sample_rate), abs=0.25)
+    assert profile_loudness(np.zeros(50), sample_rate, hop) == float("-inf")

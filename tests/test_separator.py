@@ -137,6 +137,51 @@ def test_input_loudness_makes_wave_mode_separate_every_level_alike(tmp_path, mon
             SeparationSettings(input_lufs=bad)
 
 
+def test_a_stereo_inputs_channels_are_levelled_together(monkeypatch):
+    own = Separator.from_pretrained("tiny")
+    own.settings = dataclasses.replace(own.settings, input_lufs=-27.0)
+    left = tone_mix(2.0, seed=4)[0]
+    wav = np.stack([left, 0.1 * left])  # the right channel 20 dB down: a source panned left
+    heard = []
+    original = own.codec.encode
+    monkeypatch.setattr(own.codec, "encode", lambda x: heard.append(x.clone()) or original(x))
+    stems = own.separate(wav, ["a"]).stems
+    for window in heard:  # both channels scaled by one gain: the balance is the input's
+        assert torch.allclose(window[1], 0.1 * window[0], atol=1e-6)
+        assert loudness_lufs(window[:, 0].numpy(), 16000) == pytest.approx(-27.0, abs=1e-3)
+    gains = own._window_gain(torch.from_numpy(wav)[:, None], channels=2)
+    assert gains[0] == gains[1]
+    # two mixtures in a batch still get a gain each
+    batch = torch.from_numpy(np.stack([wav, 0.25 * wav])).reshape(4, 1, -1)
+    assert torch.allclose(own._window_gain(batch, channels=2), gains.repeat(2) * torch.tensor([1, 1, 4, 4]), rtol=1e-4)
+    np.testing.assert_allclose(own.separate(3.0 * wav, ["a"]).stems / 3.0, stems, atol=1e-5)
+
+
+def test_code_stream_levels_each_window_as_wave_mode_does(tmp_path, monkeypatch):
+    own = Separator.from_pretrained("tiny")
+    own.settings = dataclasses.replace(own.settings, input_lufs=-27.0, chunk_seconds=1.0)
+    wav = tone_mix(6.0, seed=5)
+    wav[:, : 3 * 16000] *= 0.05  # a quiet first half, 26 dB down
+    wave_gains, stream_gains = [], []
+    window_gain, stem_latents = own._window_gain, own._stem_latents
+    monkeypatch.setattr(own, "_window_gain", lambda *a: wave_gains.append(float(window_gain(*a)[0])) or window_gain(*a))
+    own.separate(wav, ["a"])
+    monkeypatch.setattr(own, "_stem_latents", lambda *a: stream_gains.append(float(a[-1][0])) or stem_latents(*a))
+    stream = own.encode_codes(wav)
+    own.separate_codes(stream, ["a"])
+    assert len(stream_gains) == len(wave_gains) > 4
+    assert 20 * np.log10(max(wave_gains) / min(wave_gains)) > 20  # the windows differ ...
+    np.testing.assert_allclose(20 * np.log10(stream_gains), 20 * np.log10(wave_gains), atol=0.3)  # ... alike
+    # the profile survives a .dac file; a stream without one is read with one gain, the input's
+    from codecsep_mm.codecs.dacfile import read_dac_file, write_dac_file
+
+    path = write_dac_file(tmp_path / "mix.dac", stream)
+    np.testing.assert_array_equal(read_dac_file(path).extra["loudness_profile"], stream.extra["loudness_profile"])
+    stream_gains.clear()
+    own.separate_codes(dataclasses.replace(stream, extra={}), ["a"])
+    assert stream_gains == pytest.approx([own.settings.input_gain(stream.input_db)] * len(wave_gains))
+
+
 def test_a_gain_scales_what_the_masker_reads_not_the_stems():
     own = Separator.from_pretrained("tiny")
     latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])
@@ -153,9 +198,9 @@ def test_a_gain_scales_what_the_masker_reads_not_the_stems():
     assert not torch.allclose(boosted, plain, atol=1e-3)
 
 
-def test_code_stream_reads_its_input_at_the_loudness_recorded_in_the_stream(tmp_path):
+def test_a_code_stream_without_a_profile_is_read_at_the_loudness_recorded_in_it(tmp_path):
     own = Separator.from_pretrained("tiny")  # its settings change below
-    stream = own.encode_codes(tone_mix(2.0))
+    stream = dataclasses.replace(own.encode_codes(tone_mix(2.0)), extra={})  # as descript-audio-codec's
     louder = dataclasses.replace(stream, input_db=stream.input_db + 12.0)
     assert (own.separate_codes(stream, ["a"])["a"].codes == own.separate_codes(louder, ["a"])["a"].codes).all()
     own.settings = dataclasses.replace(own.settings, input_lufs=-27.0)
