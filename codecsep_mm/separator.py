@@ -489,11 +489,19 @@ class Separator(nn.Module):
     def encode_codes(
         self, mixture, sample_rate: int | None = None, n_q: int | None = None
     ) -> CodeStream:
-        """Audio -> :class:`CodeStream` (chunked encoder, then residual VQ)."""
+        """Audio -> :class:`CodeStream` (chunked encoder, then residual VQ).
+
+        With ``input_lufs`` set, the input is first brought to that loudness as a whole (a
+        quantizer codes the levels it was fitted to best; descript-audio-codec's ``compress``
+        normalises likewise), and the stream records the gain that undoes it (``gain_db``), which
+        :meth:`decode_codes` applies. ``input_db`` stays the input's own loudness."""
         wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
         if len(shape) == 3 and shape[0] != 1:
             raise AudioInputError("encode one mixture at a time (got a batch)")
         channels = shape[-2] if len(shape) >= 2 else 1
+        input_db = _loudness(wav[0].cpu(), self.sample_rate)
+        gain = self.settings.input_gain(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate))
+        wav = wav * gain
         folded = rearrange(wav, "b c s -> (b c) 1 s")
         hop = self.codec.hop_length
         n_frames = math.ceil(folded.shape[-1] / hop)
@@ -510,11 +518,12 @@ class Separator(nn.Module):
             channels=channels,
             original_length=shape[-1],
             sample_rate=sample_rate,
-            input_db=_loudness(wav[0].cpu(), self.sample_rate),
+            input_db=input_db,
             codec=self.codec.name,
             fingerprint=self.codec.fingerprint(),
             normalized=False,
-            extra={PROFILE_KEY: loudness_profile(wav[0].cpu().numpy(), self.sample_rate, hop)[:n_frames]},
+            extra={PROFILE_KEY: loudness_profile(wav[0].cpu().numpy(), self.sample_rate, hop)[:n_frames],
+                   "gain_db": -20 * math.log10(gain)},
         )
 
     @torch.inference_mode()
@@ -594,7 +603,8 @@ class Separator(nn.Module):
     def _stream_gain(self, stream: CodeStream, window) -> torch.Tensor | None:
         """The gain a code-stream window is read at (``None``: off): from the window's loudness, as
         in wave mode, where the stream records its loudness profile (``encode_codes`` does);
-        otherwise from the whole input's loudness recorded in the stream."""
+        otherwise from the loudness of what the codes hold, from the stream's metadata (the input's
+        loudness less the ``gain_db`` that restores it)."""
         if self.settings.input_lufs is None:
             return None
         profile = stream.extra.get(PROFILE_KEY)
@@ -603,7 +613,8 @@ class Separator(nn.Module):
             frames = np.pad(frames, (0, window.context_stop - window.context_start - frames.size))
             level = profile_loudness(frames, self.sample_rate, self.codec.hop_length)
         else:
-            level = NORMALIZED_DB if stream.normalized else stream.input_db
+            restore_db = float(stream.extra.get("gain_db", 0.0))
+            level = NORMALIZED_DB if stream.normalized else stream.input_db - restore_db
         return torch.tensor([self.settings.input_gain(level)])
 
     def describe(self) -> dict[str, Any]:

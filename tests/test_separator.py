@@ -167,19 +167,40 @@ def test_code_stream_levels_each_window_as_wave_mode_does(tmp_path, monkeypatch)
     monkeypatch.setattr(own, "_window_gain", lambda *a: wave_gains.append(float(window_gain(*a)[0])) or window_gain(*a))
     own.separate(wav, ["a"])
     monkeypatch.setattr(own, "_stem_latents", lambda *a: stream_gains.append(float(a[-1][0])) or stem_latents(*a))
-    stream = own.encode_codes(wav)
+    stream = own.encode_codes(wav)  # levelled as a whole first: what the masker hears is compared
     own.separate_codes(stream, ["a"])
     assert len(stream_gains) == len(wave_gains) > 4
     assert 20 * np.log10(max(wave_gains) / min(wave_gains)) > 20  # the windows differ ...
-    np.testing.assert_allclose(20 * np.log10(stream_gains), 20 * np.log10(wave_gains), atol=0.3)  # ... alike
+    heard_db = 20 * np.log10(stream_gains) - stream.extra["gain_db"]
+    np.testing.assert_allclose(heard_db, 20 * np.log10(wave_gains), atol=0.3)  # ... and are heard alike
     # the profile survives a .dac file; a stream without one is read with one gain, the input's
     from codecsep_mm.codecs.dacfile import read_dac_file, write_dac_file
 
     path = write_dac_file(tmp_path / "mix.dac", stream)
     np.testing.assert_array_equal(read_dac_file(path).extra["loudness_profile"], stream.extra["loudness_profile"])
     stream_gains.clear()
-    own.separate_codes(dataclasses.replace(stream, extra={}), ["a"])
-    assert stream_gains == pytest.approx([own.settings.input_gain(stream.input_db)] * len(wave_gains))
+    own.separate_codes(dataclasses.replace(stream, extra={"gain_db": stream.extra["gain_db"]}), ["a"])
+    level = stream.input_db - stream.extra["gain_db"]  # what the codes hold
+    assert stream_gains == pytest.approx([own.settings.input_gain(level)] * len(wave_gains))
+
+
+def test_with_input_loudness_set_encode_levels_the_input_and_decode_restores_it(monkeypatch):
+    own = Separator.from_pretrained("tiny")
+    wav = tone_mix(2.0, seed=6, channels=2)
+    plain = own.encode_codes(wav)
+    assert plain.extra["gain_db"] == 0.0  # off: the input as it is
+    assert (own.encode_codes(4.0 * wav).codes != plain.codes).any()
+    own.settings = dataclasses.replace(own.settings, input_lufs=-27.0)
+    heard = []
+    original = own.codec.encode
+    monkeypatch.setattr(own.codec, "encode", lambda x: heard.append(x.clone()) or original(x))
+    stream = own.encode_codes(wav)
+    assert loudness_lufs(torch.cat(heard, -1)[:, 0].numpy(), 16000) == pytest.approx(-27.0, abs=0.05)
+    assert stream.input_db == pytest.approx(plain.input_db)  # the input's own loudness
+    assert stream.extra["gain_db"] == pytest.approx(loudness_lufs(wav, 16000) + 27.0, abs=1e-4)
+    louder = own.encode_codes(4.0 * wav)  # a louder copy: the same codes, decoded 4 times louder
+    assert (louder.codes == stream.codes).float().mean() > 0.99
+    np.testing.assert_allclose(own.decode_codes(louder), 4.0 * own.decode_codes(stream), atol=1e-3)
 
 
 def test_a_gain_scales_what_the_masker_reads_not_the_stems():
