@@ -402,7 +402,8 @@ def save_model(separator, directory: str | os.PathLike, half: bool = False) -> P
     codec = separator.codec
     from codecsep_mm.codecs import available_codecs
 
-    if config.get("codec", {}).get("preset") not in available_codecs():
+    preset = config.get("codec", {}).get("preset")
+    if preset not in available_codecs() or codec.name != preset:  # a codec swapped in keeps its weights
         save_file(stored(codec.model), str(tmp / CODEC_FILE))
         config["codec"] = {"name": codec.name, "dac_kwargs": codec.dac_kwargs, "weights": CODEC_FILE}
     extra = _saved_encoders(separator, tmp)

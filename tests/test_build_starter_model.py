@@ -53,6 +53,35 @@ def test_the_built_model_adds_image_prompts_and_refuses_a_foreign_codec(tmp_path
     assert "mask_power" in capsys.readouterr().err and not (tmp_path / "refused").exists()
 
 
+def test_the_built_model_can_take_only_the_quantizer_of_another_codec(tmp_path, capsys):
+    from codecsep_mm.codecs.dac_backend import build_dac, save_dac_weights
+    from codecsep_mm.codecs.presets import get_codec_preset
+
+    tool = _tool()
+    torch.manual_seed(2)  # a codec of the same architecture: every part differs from tiny's
+    other = save_dac_weights(build_dac(get_codec_preset("tiny").dac_kwargs), tmp_path / "other.pth")
+    out = tmp_path / "starter"
+    assert tool.main(["tiny", "--out", str(out), "--quantizer", str(other)]) == 0
+    assert f"quantizer: from {other}" in capsys.readouterr().out
+    # tiny's codec is a named preset; the one swapped in is stored as weights, not as that name
+    assert json.loads((out / "config.json").read_text())["codec"]["weights"] == "codec.safetensors"
+    built = Separator.from_pretrained(out).codec.model.state_dict()
+    tiny = Separator.from_pretrained("tiny").codec.model.state_dict()
+    from codecsep_mm.codecs import create_codec
+
+    donor = create_codec(other).model.state_dict()  # through the backend the model's codec uses
+    for key, value in built.items():  # float16 in the folder
+        expected = donor[key] if key.startswith("quantizer.") else tiny[key]
+        torch.testing.assert_close(value, expected.half().float(), atol=1e-3, rtol=1e-3)
+    assert any(not torch.allclose(tiny[k], donor[k], atol=1e-2) for k in tiny if k.startswith("quantizer."))
+
+    smaller = {**get_codec_preset("tiny").dac_kwargs, "codebook_size": 8}
+    foreign = save_dac_weights(build_dac(smaller), tmp_path / "smaller.pth")
+    assert tool.main(["tiny", "--out", str(tmp_path / "refused"), "--quantizer", str(foreign)]) == 2
+    assert "another architecture than the model's codec" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+
+
 def test_the_built_model_can_take_the_mean_of_several_masker_checkpoints(tmp_path, capsys):
     from safetensors.torch import load_file, save_file
 

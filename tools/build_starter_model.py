@@ -1,13 +1,15 @@
 """Assemble the embedded default model ``codecsep_mm/pretrained/starter-16k`` from its training runs.
 
     python tools/build_starter_model.py runs/starter-16k/best [--codec runs/starter-codec/best/codec.pth]
+        [--quantizer runs/starter-codec-kmeans/best/codec.pth]
         [--average runs/starter-16k/checkpoints/step-0003000 runs/starter-16k/checkpoints/step-0003250 ...]
         [--mask-floor 0.02] [--input-lufs -27] [--mask-power 0.8]
 
 It takes the trained masker's model folder (MiniLM text prompts, the starter audio-query encoder, the
 codec stored with it), optionally swaps in a later checkpoint of the codec run whose encoder is frozen
 (``finetune.freeze: [encoder]``: the quantizer and decoder trained on while the masker trained on the
-fixed latent; refused if the encoder differs), optionally replaces the masker's weights by the mean
+fixed latent; refused if the encoder differs) or only the quantizer of another codec run
+(``--quantizer``: code-stream mode's; wave mode never uses it), optionally replaces the masker's weights by the mean
 of several checkpoints of its run (``--average``; kept with ``run.keep_checkpoints``) or of several
 model folders of one architecture (a fine-tune and its start: weight interpolation), adds image
 prompts (``imagenet-image`` with a label bridge from its 1000 classes into MiniLM: the embeddings of
@@ -35,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("masker_model", help="the masker run's model folder (OUT_DIR/best)")
     parser.add_argument("--codec", help="a later codec .pth of the same run (same, frozen encoder)")
+    parser.add_argument("--quantizer", metavar="CODEC.pth",
+                        help="take only the residual vector quantizer from this codec .pth (of the "
+                             "same architecture; e.g. fitted with finetune.quantizer_init: kmeans), "
+                             "keeping the encoder and decoder the masker was trained on")
     parser.add_argument("--average", nargs="+", metavar="CHECKPOINT",
                         help="masker weights (files, checkpoint folders or model folders) whose mean "
                              "replaces the masker's")
@@ -83,6 +89,16 @@ def main(argv: list[str] | None = None) -> int:
                   "masker trains (train-codec with finetune.freeze: [encoder])", file=sys.stderr)
             return 2
         separator.codec = codec
+    if args.quantizer:  # the donor codec, with the model's encoder and decoder put in
+        donor = create_codec(args.quantizer)
+        ours, theirs = separator.codec.model.state_dict(), donor.model.state_dict()
+        if set(ours) != set(theirs) or any(value.shape != theirs[key].shape for key, value in ours.items()):
+            print(f"error: {args.quantizer} has another architecture than the model's codec "
+                  "(its quantizer's codebooks, sizes or dimensions, or its layers, differ)", file=sys.stderr)
+            return 2
+        donor.model.load_state_dict({k: theirs[k] if k.startswith("quantizer.") else v for k, v in ours.items()})
+        separator.codec = donor
+        print(f"quantizer: from {args.quantizer}")
     image = prompts.create("imagenet-image")
     descriptions = class_glosses() if args.image_targets == "glosses" else None
     bridge = LabelBridge.for_classifier(class_names(), separator.prompt_encoder, SPACE,

@@ -18,6 +18,7 @@ The result (``OUT_DIR/best/codec.pth``) is in DAC's own weight format: ``create_
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,11 +67,18 @@ class CodecFinetuneSpec:
     MDCT analysis/synthesis pair, :mod:`codecsep_mm.codecs.mdct_init`). ``init_from``: trained
     weights instead (a DAC ``.pth`` file, or a run folder with ``best/codec.pth``). ``freeze``: any
     of ``encoder``, ``quantizer``, ``decoder``. A frozen encoder fixes the latent, so a masker can
-    be trained on it while the quantizer and decoder go on training."""
+    be trained on it while the quantizer and decoder go on training.
+
+    ``quantizer_init``: ``none`` (the quantizer as ``init`` or ``init_from`` left it) or ``kmeans``:
+    before the first step, the residual vector quantizer is fitted stage by stage to the encoder's
+    latents of ``quantizer_init_items`` training items (:mod:`codecsep_mm.codecs.rvq_init`), and
+    that start is validated (and saved as the best so far) before any step. Not redone on resume."""
 
     init: str = "random"
     init_from: str | None = None
     freeze: tuple[str, ...] = ()
+    quantizer_init: str = "none"
+    quantizer_init_items: int = 2000
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,10 @@ class CodecTrainConfig(YamlConfig):
         unknown = sorted(set(self.finetune.freeze) - set(FREEZABLE))
         if unknown:
             raise ConfigError(f"finetune.freeze: unknown parts {unknown}; choose from {list(FREEZABLE)}")
+        if self.finetune.quantizer_init not in ("none", "kmeans"):
+            raise ConfigError(f"finetune.quantizer_init: {self.finetune.quantizer_init!r}; choose 'none' or 'kmeans'")
+        if self.finetune.quantizer_init_items < 1:
+            raise ConfigError("finetune.quantizer_init_items must be at least 1")
         if self.finetune.init not in ("random", "mdct"):
             raise ConfigError(f"finetune.init: {self.finetune.init!r}; choose 'random' or 'mdct'")
         if self.finetune.init != "random" and self.finetune.init_from:
@@ -157,6 +169,39 @@ class CodecTrainer(TrainingLoop):
 
     weights_file = CODEC_WEIGHTS
     fixed_sections = ("codec", "data", "optim", "loss", "finetune")
+
+    def __init__(self, config: CodecTrainConfig, resume: bool = False):
+        super().__init__(config, resume)
+        self.quantizer_snr_db: list[float] = []
+        if config.finetune.quantizer_init == "kmeans" and not resume:
+            self.fit_quantizer()
+            self.validate_first = True
+
+    @torch.no_grad()
+    def fit_quantizer(self) -> list[float]:
+        """Fit the quantizer by k-means to the latents of the first ``quantizer_init_items``
+        training items (mixtures or single stems, drawn as in training); returns the latents' SNR
+        (dB) after each stage, also printed."""
+        import sys
+
+        from codecsep_mm.codecs.rvq_init import fit_residual_vq
+        from codecsep_mm.data.mixing import collate
+
+        torch.manual_seed(self.config.run.seed)
+        n_items, size = self.config.finetune.quantizer_init_items, self.config.run.batch_size
+        latents = []
+        for start in range(0, n_items, size):
+            batch = collate([self.train_set[i] for i in range(start, min(n_items, start + size))])
+            audio = self.items(batch)
+            latent = self.codec.encoder(self.codec.preprocess(audio, self.codec.sample_rate))
+            latents.append(latent.transpose(1, 2).reshape(-1, latent.shape[1]).cpu())
+        left = fit_residual_vq(self.codec.quantizer, torch.cat(latents), seed=self.config.run.seed)
+        self.quantizer_snr_db = [-10 * math.log10(max(value, 1e-12)) for value in left]
+        if self.rank == 0:
+            print(f"quantizer fitted by k-means to {sum(len(x) for x in latents)} latent frames; "
+                  "SNR after each codebook (dB): " + " ".join(f"{v:.2f}" for v in self.quantizer_snr_db),
+                  file=sys.stderr)
+        return self.quantizer_snr_db
 
     def build(self) -> torch.nn.Module:
         from codecsep_mm.codecs.dac_backend import build_dac

@@ -65,6 +65,7 @@ class TrainingLoop:
 
     weights_file = "masker.safetensors"
     fixed_sections: tuple[str, ...] = FIXED_SECTIONS
+    validate_first = False  # validate (and keep as the best so far) the start, before step 1
 
     def __init__(self, config, resume: bool = False):
         self.config = config
@@ -129,6 +130,8 @@ class TrainingLoop:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(self.config.to_yaml())
             self.writer = _tensorboard(self.out_dir, run.tensorboard)
+        if self.validate_first and self.state["step"] == 0:
+            self._validate_and_track(0)
         loader = self._loader(self.train_set, self._train_batches(), self.collate)
         bar = _progress(run.steps, self.state["step"], enabled=run.progress and self.rank == 0)
         stopped_early = False

@@ -85,4 +85,42 @@ def test_finetune_settings_are_checked(tmp_path, capsys):
     assert "unknown parts" in capsys.readouterr().err
     assert main([*base, "--set", f"finetune.init_from={tmp_path / 'missing'}", "--set", "run.steps=1"]) != 0
     assert "no codec weights" in capsys.readouterr().err
+    assert main([*base, "--set", "finetune.quantizer_init=pca"]) != 0
+    assert "finetune.quantizer_init: 'pca'; choose 'none' or 'kmeans'" in capsys.readouterr().err
     assert not (tmp_path / "x" / "best").exists()
+
+
+def test_a_quantizer_fitted_by_kmeans_is_validated_before_the_first_step(tmp_path, capsys):
+    from codecsep_mm.train.codec import CodecTrainConfig, CodecTrainer
+    from codecsep_mm.train.config import load_config
+
+    out = tmp_path / "kmeans"
+    overrides = [f"run.out_dir={out}", "run.steps=1", "run.valid_every=1", "run.checkpoint_every=1",
+                 "run.progress=false", "data.valid_items=2", "finetune.quantizer_init_items=12"]
+    plain = CodecTrainer(load_config(CODEC_CONFIG, overrides, cls=CodecTrainConfig))
+    config = load_config(CODEC_CONFIG, [*overrides, "finetune.quantizer_init=kmeans"], cls=CodecTrainConfig)
+    fitted = CodecTrainer(config)
+    snr = fitted.quantizer_snr_db
+    assert len(snr) == 4 and all(b > a for a, b in zip(snr, snr[1:])) and snr[-1] > 1.5  # 2.5 dB
+    assert "quantizer fitted by k-means to 300 latent frames" in capsys.readouterr().err  # 12 x 25 frames
+
+    def latent_snr(trainer):  # the validation items' latents through the quantizer, in dB
+        from codecsep_mm.data.mixing import collate
+
+        codec = trainer.codec.eval()
+        audio = collate([trainer.valid_set[i] for i in range(2)])["mixture"]
+        with torch.no_grad():
+            latent = codec.encoder(codec.preprocess(audio, 16000))
+            error = latent - codec.quantizer(latent, None)[0]
+        return float(10 * torch.log10(latent.pow(2).sum() / error.pow(2).sum()))
+
+    assert latent_snr(plain) < 0 < latent_snr(fitted)  # on items it was not fitted to
+    # through the command: the fitted start is scored at step 0, before any step, and kept as the best
+    args = [f"--set={item}" for item in [*overrides, "finetune.quantizer_init=kmeans"]]
+    assert main(["train-codec", str(CODEC_CONFIG), "--json", *args]) == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    validated = [row["step"] for row in rows if "valid/si_sdr_quantized" in row]
+    assert validated == [0, 1]
+    # resuming does not fit it again: the checkpoint's quantizer is the one that goes on
+    resumed = CodecTrainer(config, resume=True)
+    assert resumed.quantizer_snr_db == [] and resumed.state["step"] == 1
