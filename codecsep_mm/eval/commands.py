@@ -28,6 +28,10 @@ def register(sub) -> None:
     separation_args(p)
     p.add_argument("--no-sdr", action="store_true", help="skip SDR (the slowest metric)")
     p.add_argument("--no-upper-bound", action="store_true", help="skip the codec-resynthesis bound")
+    p.add_argument("--mode", choices=("wave", "codes"), default="wave",
+                   help="wave: audio in, audio out (default); codes: code-stream mode (each mixture "
+                        "encoded to codes, separated there, the stems decoded; the upper bound is "
+                        "then the codes' resynthesis)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print the JSON summary instead of Markdown")
     p.add_argument("--out", metavar="DIR", help="write results.md, results.json and results.png here")
@@ -51,9 +55,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     results = evaluate(separator, records, kinds=kinds, chunk_seconds=args.chunk_seconds,
                        with_sdr=not args.no_sdr, upper_bound=not args.no_upper_bound,
-                       progress=not args.no_progress and sys.stderr.isatty())
+                       progress=not args.no_progress and sys.stderr.isatty(), mode=args.mode)
     results.info = {"model": args.model, "manifest": args.manifest, "n_mixtures": len(records),
-                    "kinds": kinds, "chunk_seconds": args.chunk_seconds,
+                    "kinds": kinds, "chunk_seconds": args.chunk_seconds, "mode": args.mode,
                     "separation": dataclasses.asdict(separator.settings),
                     "command": "codecsep-mm " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"]
                     else "codecsep-mm eval"}

@@ -14,6 +14,10 @@ scored against its reference stem (SI-SDR, SI-SDRi, SDR; :mod:`codecsep_mm.eval.
 reference points come with it: the codec-resynthesis upper bound (``decode(encode(source))``, the best
 a latent mask could do if it were perfect and the codec transparent to masking) and the
 mixture-as-estimate baseline (SI-SDRi = 0 by definition).
+
+With ``mode="codes"`` the same is scored in code-stream mode: each mixture is encoded to codes
+(``encode_codes``), separated there (``separate_codes``) and the stems decoded; the upper bound is then
+the codes' resynthesis (``decode_codes(encode_codes(source))``), which the quantizer limits.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from codecsep_mm.data.manifest import CLASS_WORDS, CLASSES, MixtureRecord, Mixtu
 from codecsep_mm.eval.metrics import chunked, mono, score, sdr, si_sdr
 
 PROMPT_KINDS = ("class", "label", "caption", "audio", "image")
+MODES = ("wave", "codes")
 MODALITY = {"class": "text", "label": "text", "caption": "text", "audio": "audio", "image": "image"}
 
 
@@ -98,10 +103,13 @@ class Separated:
     estimates: np.ndarray
 
 
-def separate_each(separator, records: Iterable[MixtureRecord], kinds: Sequence[str]) -> Iterator[Separated]:
+def separate_each(
+    separator, records: Iterable[MixtureRecord], kinds: Sequence[str], mode: str = "wave"
+) -> Iterator[Separated]:
     """Separate each mixture once, with the prompt of every kind in ``kinds`` that each source has
-    (one ``separate`` call, one codec-encoder pass, per mixture); mixtures without any are skipped.
-    The loop under ``evaluate`` and the benchmark scripts that score or inspect the same stems."""
+    (one ``separate`` call, one codec-encoder pass, per mixture; ``mode="codes"``: in code-stream
+    mode); mixtures without any are skipped. The loop under ``evaluate`` and the benchmark scripts
+    that score or inspect the same stems."""
     from codecsep_mm.audio import load_audio
 
     for record in records:
@@ -111,8 +119,21 @@ def separate_each(separator, records: Iterable[MixtureRecord], kinds: Sequence[s
             continue
         mixture, rate = load_audio(record.mixture)
         references = [load_audio(s.path)[0] for s in record.sources]
-        estimates = separator.separate(mixture, [p for _, _, p in jobs], sample_rate=rate).stems
+        prompts = [p for _, _, p in jobs]
+        if mode == "codes":
+            estimates = _separate_codes(separator, mixture, rate, prompts)
+        else:
+            estimates = separator.separate(mixture, prompts, sample_rate=rate).stems
         yield Separated(record, mixture, rate, references, jobs, estimates)
+
+
+def _separate_codes(separator, mixture: np.ndarray, sample_rate: int, prompts: list) -> np.ndarray:
+    """Code-stream mode: ``(n_prompts, channels, samples)`` decoded stems. Prompts that describe
+    alike (two sources of one class) are separated once: ``separate_codes`` keys stems by prompt."""
+    unique = {prompt.describe(): prompt for prompt in prompts}
+    stems = separator.separate_codes(separator.encode_codes(mixture, sample_rate), list(unique.values()))
+    decoded = {label: separator.decode_codes(stream) for label, stream in stems.items()}
+    return np.stack([decoded[prompt.describe()] for prompt in prompts])
 
 
 def evaluate(
@@ -123,16 +144,20 @@ def evaluate(
     with_sdr: bool = True,
     upper_bound: bool = True,
     progress: bool = False,
+    mode: str = "wave",
 ) -> EvalResults:
-    """Score ``separator`` on ``records`` for each prompt kind (see the module docstring)."""
+    """Score ``separator`` on ``records`` for each prompt kind, in wave or code-stream ``mode`` (see
+    the module docstring)."""
     from codecsep_mm.errors import ConfigError
 
     unknown = [k for k in kinds if k not in PROMPT_KINDS]
     if unknown:
         raise ConfigError(f"unknown prompt kinds {unknown}; valid: {list(PROMPT_KINDS)}")
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; valid: {list(MODES)}")
     results = EvalResults()
     kinds = [k for k in kinds if _usable(separator, k, results.skipped)]
-    for done in separate_each(separator, _progress(records, progress), kinds):
+    for done in separate_each(separator, _progress(records, progress), kinds, mode):
         record, mixture, rate, references = done.record, done.mixture, done.sample_rate, done.references
         baselines: dict[int, float] = {}  # the mixture's SI-SDR per source, computed once
         for (index, kind, prompt), estimate in zip(done.jobs, done.estimates):
@@ -147,7 +172,7 @@ def evaluate(
             })
         if upper_bound:
             for index, source in enumerate(record.sources):
-                resynth = mono(codec_resynthesis(separator, references[index], rate))
+                resynth = mono(codec_resynthesis(separator, references[index], rate, mode))
                 reference = mono(references[index])
                 results.upper_bound.append({
                     "id": record.id, "source": index, "class": source.cls,
@@ -157,14 +182,18 @@ def evaluate(
     return results
 
 
-def codec_resynthesis(separator, wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``decode(encode(wav))`` with the model's codec (continuous latent, as wave mode masks it).
+def codec_resynthesis(separator, wav: np.ndarray, sample_rate: int, mode: str = "wave") -> np.ndarray:
+    """``decode(encode(wav))`` with the model's codec (continuous latent, as wave mode masks it), or
+    with ``mode="codes"`` ``decode_codes(encode_codes(wav))`` (through the quantizer).
 
     ``wav: (channels, samples)`` at ``sample_rate`` -> the same shape and rate.
     """
     import torch
 
     from codecsep_mm.audio import resample
+
+    if mode == "codes":
+        return separator.decode_codes(separator.encode_codes(wav, sample_rate))
 
     codec = separator.codec
     at_codec = resample(wav, sample_rate, codec.sample_rate)

@@ -30,7 +30,9 @@ def to_markdown(results: EvalResults) -> str:
     info = results.info
     lines = [f"# Evaluation of `{info.get('model', '?')}`", ""]
     if info:
-        lines.append(f"{summary['n_mixtures']} mixtures from `{info.get('manifest', '?')}`; "
+        mode = ("code-stream mode (the upper bound: the codes' resynthesis); "
+                if info.get("mode") == "codes" else "")
+        lines.append(f"{summary['n_mixtures']} mixtures from `{info.get('manifest', '?')}`; {mode}"
                      f"scored in {info.get('chunk_seconds', 10)} s chunks; command: "
                      f"`{info.get('command', 'codecsep-mm eval')}`")
         lines.append("")

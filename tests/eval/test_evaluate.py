@@ -159,6 +159,43 @@ def test_eval_separates_in_the_windows_asked_for(tmp_path, mixtures, capsys):
     assert "a window must be at least 0.5 seconds" in capsys.readouterr().err
 
 
+def test_eval_scores_code_stream_mode_on_the_decoded_stems(tmp_path, mixtures, capsys):
+    from codecsep_mm.eval.evaluate import _separate_codes
+    from codecsep_mm.eval.metrics import chunked, mono
+    from codecsep_mm.prompts.query import Prompt
+
+    out = tmp_path / "codes"
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--mode", "codes", "--out", str(out), "--no-progress"]) == 0
+    assert "code-stream mode (the upper bound: the codes' resynthesis)" in capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text())
+    assert data["info"]["mode"] == "codes" and len(data["rows"]) == 6
+    separator = Separator.from_pretrained("tiny")
+    record = read_mixtures(mixtures)[0]
+    mixture, _ = sf.read(record.mixture, dtype="float32", always_2d=True)
+    reference, _ = sf.read(record.sources[2].path, dtype="float32", always_2d=True)
+    stream = separator.encode_codes(mixture.T, 16000)
+    stem = separator.decode_codes(separator.separate_codes(stream, ["sound effects"])["sound effects"])
+    row = next(r for r in data["rows"] if r["id"] == record.id and r["source"] == 2)
+    assert row["si_sdr"] == pytest.approx(chunked(si_sdr, mono(stem), mono(reference.T), 16000, 10.0), abs=1e-4)
+    bound = next(u for u in data["upper_bound"] if u["id"] == record.id and u["source"] == 2)
+    resynthesis = separator.decode_codes(separator.encode_codes(reference.T, 16000))
+    assert bound["si_sdr"] == pytest.approx(chunked(si_sdr, mono(resynthesis), mono(reference.T), 16000, 10.0),
+                                            abs=1e-4)
+    wave = tmp_path / "wave"
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--out", str(wave), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert json.loads((wave / "results.json").read_text())["upper_bound"] != data["upper_bound"]
+    # two sources with one prompt: separated once (separate_codes keys its stems by prompt), both scored
+    stems = _separate_codes(separator, mixture.T, 16000, [Prompt.text("a"), Prompt.text("b"), Prompt.text("a")])
+    assert stems.shape == (3, 1, mixture.shape[0]) and np.array_equal(stems[0], stems[2])
+    assert not np.array_equal(stems[0], stems[1])
+    with pytest.raises(SystemExit):
+        main(["eval", "--manifest", str(mixtures), "--mode", "tokens"])
+    assert "invalid choice: 'tokens'" in capsys.readouterr().err
+
+
 def test_the_mask_floor_benchmark_at_floor_0_scores_like_eval(tmp_path, mixtures, capsys):
     script = REPO / "benchmarks" / "mask_floor.py"
     done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
