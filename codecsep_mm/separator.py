@@ -33,6 +33,7 @@ from codecsep_mm.masker import FiLMTransformerMasker
 from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, release_memory
 
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
+SILENT_DB = -70.0  # the input_db a stream records for silence (descript-audio-codec's floor too)
 PROFILE_KEY = "loudness_profile"  # a stream's K-weighted energy per latent frame (see _stream_gain)
 INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window
 MASK_POWER_RANGE = (0.1, 4.0)  # the powers ``mask_power`` may take
@@ -499,7 +500,7 @@ class Separator(nn.Module):
         if len(shape) == 3 and shape[0] != 1:
             raise AudioInputError("encode one mixture at a time (got a batch)")
         channels = shape[-2] if len(shape) >= 2 else 1
-        input_db = _loudness(wav[0].cpu(), self.sample_rate)
+        input_db = max(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate), SILENT_DB)
         gain = self.settings.input_gain(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate))
         wav = wav * gain
         folded = rearrange(wav, "b c s -> (b c) 1 s")
@@ -543,7 +544,8 @@ class Separator(nn.Module):
             release_memory()
         wav = torch.cat(pieces, dim=-1)
         if stream.normalized:  # DAC's decompress semantics: restore the recorded loudness
-            wav = wav * 10 ** ((stream.input_db - _loudness(wav, self.sample_rate)) / 20)
+            level = loudness_lufs(wav.numpy(), self.sample_rate)
+            wav = wav * 10 ** ((stream.input_db - level) / 20) if math.isfinite(level) else wav
         else:
             wav = wav * 10 ** (float(stream.extra.get("gain_db", 0.0)) / 20)
         wav = rearrange(wav, "(b c) s -> b c s", c=stream.channels)[0].numpy()
@@ -625,29 +627,6 @@ def _segment(wav: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     """``wav[..., start:stop]``, zero-padded past the end (no padded copy of the whole input)."""
     piece = wav[..., start:stop]
     return nn.functional.pad(piece, (0, stop - start - piece.shape[-1]))
-
-
-LOUDNESS_BLOCK_SECONDS = 10.0
-
-
-def _loudness(wav: torch.Tensor, sample_rate: int) -> float:
-    """Loudness (LUFS) of ``(c, s)`` as descript-audio-codec measures it, in bounded memory.
-
-    Inputs up to 10 s are measured whole (exactly as DAC does); longer ones in 10 s blocks whose
-    loudness values are power-averaged (an approximation of gated integrated loudness).
-    """
-    from audiotools import AudioSignal
-
-    block = int(LOUDNESS_BLOCK_SECONDS * sample_rate)
-    values: list[float] = []
-    for start in range(0, wav.shape[-1], block):
-        piece = wav[..., start : start + block].float()
-        if piece.shape[-1] < sample_rate // 2 and values:
-            break  # too short to measure; the blocks before it decide
-        signal = AudioSignal(piece.reshape(1, -1, piece.shape[-1]), sample_rate)
-        values.append(float(signal.loudness().reshape(-1)[0]))
-    mean_power = sum(10 ** (v / 10) for v in values) / len(values)
-    return float(10 * math.log10(mean_power))
 
 
 def _progress(items, enabled: bool, description: str):

@@ -184,6 +184,18 @@ def test_code_stream_levels_each_window_as_wave_mode_does(tmp_path, monkeypatch)
     assert stream_gains == pytest.approx([own.settings.input_gain(level)] * len(wave_gains))
 
 
+def test_a_streams_input_loudness_reads_as_descript_audio_codecs_meter_does():
+    from audiotools import AudioSignal
+
+    own = Separator.from_pretrained("tiny")
+    wav = tone_mix(3.0, seed=7, channels=2)
+    theirs = float(AudioSignal(torch.from_numpy(wav)[None], 16000).loudness())  # DAC's compress records this
+    assert own.encode_codes(wav).input_db == pytest.approx(theirs, abs=0.2)
+    quiet = np.zeros((1, 16000), np.float32)
+    quiet[0, 100] = 1e-4  # next to silence (all-zero input is refused): below the gates, DAC's floor
+    assert own.encode_codes(quiet).input_db == -70.0
+
+
 def test_with_input_loudness_set_encode_levels_the_input_and_decode_restores_it(monkeypatch):
     own = Separator.from_pretrained("tiny")
     wav = tone_mix(2.0, seed=6, channels=2)

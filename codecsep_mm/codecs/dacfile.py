@@ -42,7 +42,9 @@ class CodeStream:
         channels: channels folded into the first axis.
         original_length: samples of the signal at ``sample_rate``.
         sample_rate: sample rate of the original signal (the codec may run at another rate).
-        input_db: loudness (LUFS) of the input at the codec's rate, as DAC records it.
+        input_db: loudness (LUFS) of the input at the codec's rate, as DAC records it (we measure
+            it with :func:`codecsep_mm.audio.loudness_lufs`, BS.1770 as DAC's meter is; -70 for
+            silence).
         codec: codec name, and ``fingerprint``: digest of its codebooks (``None`` if unknown).
         normalized: whether the codes were made from loudness-normalised audio (DAC's compress).
     """
