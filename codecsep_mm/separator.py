@@ -561,7 +561,10 @@ class Separator(nn.Module):
         """Code-stream mode: codes in, one :class:`CodeStream` per prompt out.
 
         The codec's encoder and decoder never run: codes are dequantized, masked, and
-        re-quantized with as many codebooks as the input had.
+        re-quantized with as many codebooks as the input had. Each stem is re-quantized at the
+        mixture's level (its latent scaled by the ratio of their energies, at most
+        ``INPUT_GAIN_LIMIT_DB``), where the quantizer codes best, and its ``gain_db`` undoes that
+        when it is decoded; the masked latents are kept until then (4 bytes per latent value).
         """
         stream.check_codec(self.codec)
         cond, labels, negative = self.encode_queries(prompts)
@@ -569,7 +572,7 @@ class Separator(nn.Module):
         n_q, n_frames = codes.shape[1], codes.shape[-1]
         windows = self._plan(n_frames, "default")
         n_out = len(labels) + int(residual)
-        outputs: list[list[torch.Tensor]] = [[] for _ in range(n_out)]
+        masked: list[list[torch.Tensor]] = [[] for _ in range(n_out)]
         energy = torch.zeros(n_out + 1, dtype=torch.float64)
         overlap_add = OverlapAdd()
         for index, window in enumerate(windows):
@@ -582,15 +585,19 @@ class Separator(nn.Module):
             _, block = overlap_add.flush(upto)
             energy += block.pow(2).flatten(1).sum(1).double().cpu()
             for stem_index in range(n_out):
-                outputs[stem_index].append(self.codec.quantize(block[stem_index], n_q).cpu())
+                masked[stem_index].append(block[stem_index])
         labels = labels + (["residual"] if residual else [])
         mixture_energy = float(energy[-1].clamp_min(1e-12))
         gain_db = stream.input_db - NORMALIZED_DB if stream.normalized else float(stream.extra.get("gain_db", 0.0))
         result = {}
         for stem_index, label in enumerate(labels):
             ratio = float(energy[stem_index].clamp_min(1e-12)) / mixture_energy
+            level_db = min(max(-10 * math.log10(ratio), -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB)
+            scale = 10 ** (level_db / 20) if float(energy[stem_index]) > 0 else 1.0
+            codes_out = [self.codec.quantize(block * scale, n_q).cpu() for block in masked[stem_index]]
+            masked[stem_index] = []
             result[label] = CodeStream(
-                codes=torch.cat(outputs[stem_index], dim=-1),
+                codes=torch.cat(codes_out, dim=-1),
                 channels=stream.channels,
                 original_length=stream.original_length,
                 sample_rate=stream.sample_rate,
@@ -598,7 +605,7 @@ class Separator(nn.Module):
                 codec=self.codec.name,
                 fingerprint=self.codec.fingerprint(),
                 normalized=False,
-                extra={"gain_db": gain_db, "prompt": label},
+                extra={"gain_db": gain_db - 20 * math.log10(scale), "prompt": label},
             )
         return result
 

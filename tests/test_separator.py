@@ -245,6 +245,22 @@ def test_a_code_stream_without_a_profile_is_read_at_the_loudness_recorded_in_it(
     assert float(heard[0] / heard[1]) == pytest.approx(10 ** (12 / 20), rel=1e-4)
 
 
+def test_a_quiet_stem_is_quantized_again_at_the_mixtures_level(monkeypatch):
+    own = Separator.from_pretrained("tiny")
+    stream = own.encode_codes(tone_mix(3.0, seed=8))
+    monkeypatch.setattr(own.masker, "forward", lambda latent, cond: torch.full_like(latent, 0.1))
+    stems = own.separate_codes(stream, ["a"], residual=True)  # "a": the mixture 20 dB down
+    quiet, rest = stems["a"], stems["residual"]  # 0.1 and 0.9 of the latent
+    assert quiet.extra["gain_db"] == pytest.approx(stream.extra["gain_db"] - 20.0, abs=1e-3)
+    assert rest.extra["gain_db"] == pytest.approx(stream.extra["gain_db"] + 20 * np.log10(0.9), abs=1e-3)
+    # scaled back to the mixture's level it was coded as the mixture itself is
+    again = own.codec.quantize(own.codec.dequantize(stream.codes), stream.n_codebooks)
+    assert (quiet.codes == again).float().mean() > 0.99
+    np.testing.assert_allclose(own.decode_codes(quiet), 0.1 * own.decode_codes(dataclasses.replace(stream, codes=again)),
+                               atol=1e-5)
+    assert quiet.input_db == pytest.approx(stream.input_db - 20.0, abs=1e-3)  # its loudness, for DAC
+
+
 def test_chunked_matches_whole_file_away_from_edges(sep):
     wav = tone_mix(8.0, seed=3)
     whole = sep.separate(wav, ["a dog"], chunk_seconds=None).stems
@@ -286,8 +302,11 @@ def test_code_stream_matches_wave_mode_on_quantized_latents(sep):
     stems = sep.separate_codes(stream, ["a"])
     latent = sep.codec.dequantize(stream.codes)
     cond, _ = sep.encode_prompts(["a"])
-    expected = sep.codec.quantize(sep.mask_latent(latent, cond)[0])
+    masked = sep.mask_latent(latent, cond)[0]
+    scale = (latent.pow(2).sum() / masked.pow(2).sum()).sqrt()  # re-quantized at the mixture's level
+    expected = sep.codec.quantize(masked * scale)
     assert (stems["a"].codes == expected).float().mean() > 0.95
+    assert stems["a"].extra["gain_db"] == pytest.approx(stream.extra["gain_db"] - 20 * float(scale.log10()), abs=0.01)
 
 
 def test_encode_decode_codes_restore_length_and_channels(sep):
