@@ -35,8 +35,13 @@ from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, releas
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
 SILENT_DB = -70.0  # the input_db a stream records for silence (descript-audio-codec's floor too)
 PROFILE_KEY = "loudness_profile"  # a stream's K-weighted energy per latent frame (see _stream_gain)
-INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window
+INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window (and code-stream mode a stem)
 MASK_POWER_RANGE = (0.1, 4.0)  # the powers ``mask_power`` may take
+
+
+def limited_gain(gain_db: float) -> float:
+    """The linear gain of ``gain_db``, held within ``INPUT_GAIN_LIMIT_DB`` either way."""
+    return float(10 ** (min(max(gain_db, -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB) / 20))
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,7 @@ class SeparationSettings:
         when the audio is silent)."""
         if self.input_lufs is None or not math.isfinite(loudness):
             return 1.0
-        gain_db = min(max(self.input_lufs - loudness, -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB)
-        return float(10 ** (gain_db / 20))
+        return limited_gain(self.input_lufs - loudness)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeparationSettings:
@@ -592,8 +596,7 @@ class Separator(nn.Module):
         result = {}
         for stem_index, label in enumerate(labels):
             ratio = float(energy[stem_index].clamp_min(1e-12)) / mixture_energy
-            level_db = min(max(-10 * math.log10(ratio), -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB)
-            scale = 10 ** (level_db / 20) if float(energy[stem_index]) > 0 else 1.0
+            scale = limited_gain(-10 * math.log10(ratio)) if float(energy[stem_index]) > 0 else 1.0
             codes_out = [self.codec.quantize(block * scale, n_q).cpu() for block in masked[stem_index]]
             masked[stem_index] = []
             result[label] = CodeStream(
