@@ -308,6 +308,12 @@ def cmd_separate(args) -> int:
     _configure_prompts(separator, args)
     cond = separator.encode_queries(queries)  # encode once for every input
     folders = _input_folders(inputs, out)
+    stem_names = names + (["residual"] if args.residual else [])
+    for folder in folders:  # before any work, so that nothing is half written
+        for name in stem_names:
+            target = folder / f"{name}.{args.format}"
+            if target.resolve() in inputs:
+                raise OutputPathError(f"{target}: would overwrite an input; choose another -o")
     summary = []
     for source, folder in zip(inputs, folders):
         result = separator.separate(
@@ -321,8 +327,6 @@ def cmd_separate(args) -> int:
             stems.append(("residual", result.residual))
         for name, stem in stems:
             target = folder / f"{name}.{args.format}"
-            if target.resolve() in inputs:
-                raise OutputPathError(f"{target}: would overwrite an input; choose another -o")
             save_audio(target, stem, result.sample_rate)
             written[name] = str(target)
         summary.append({"input": str(source), "sample_rate": result.sample_rate,
@@ -355,13 +359,14 @@ def cmd_separate_codes(args) -> int:
     stream = read_dac_file(args.input)
     separator = _load(args)
     _configure_prompts(separator, args)
-    stems = separator.separate_codes(stream, queries, residual=args.residual)
     names = names + (["residual"] if args.residual else [])
-    written = {}
-    for name, (label, stem) in zip(names, stems.items()):
-        target = out / f"{name}.dac"
+    targets = [out / f"{name}.dac" for name in names]
+    for target in targets:  # before any work, so that nothing is half written
         if target.resolve() == Path(args.input).resolve():
             raise OutputPathError(f"{target}: would overwrite the input; choose another -o")
+    stems = separator.separate_codes(stream, queries, residual=args.residual)
+    written = {}
+    for target, (label, stem) in zip(targets, stems.items(), strict=True):
         write_dac_file(target, stem)
         written[label] = str(target)
     if args.json:

@@ -111,6 +111,23 @@ class SeparationSettings:
                        context_seconds=context)
 
 
+def unique_labels(labels: Sequence[str], reserved: Sequence[str] = ()) -> list[str]:
+    """Labels made distinct, in order: the second ``"dog"`` becomes ``"dog (2)"``; a label in
+    ``reserved`` is renamed the same way.
+
+    >>> unique_labels(["dog", "dog", "residual"], reserved=["residual"])
+    ['dog', 'dog (2)', 'residual (2)']
+    """
+    taken = set(reserved)
+    out: list[str] = []
+    for label in labels:
+        name, n = label, 2
+        while name in taken:
+            name, n = f"{label} ({n})", n + 1
+        taken.add(name)
+        out.append(name)
+    return out
+
 @dataclass
 class SeparationResult:
     """Stems for one call: one per prompt, plus the residual on request.
@@ -569,6 +586,9 @@ class Separator(nn.Module):
         mixture's level (its latent scaled by the ratio of their energies, at most
         ``INPUT_GAIN_LIMIT_DB``), where the quantizer codes best, and its ``gain_db`` undoes that
         when it is decoded; the masked latents are kept until then (4 bytes per latent value).
+
+        Keys are the prompts' labels, in prompt order; a label given twice gets ``" (2)"``, and so
+        on, and ``"residual"`` is the residual's alone (see :func:`unique_labels`).
         """
         stream.check_codec(self.codec)
         cond, labels, negative = self.encode_queries(prompts)
@@ -590,16 +610,17 @@ class Separator(nn.Module):
             energy += block.pow(2).flatten(1).sum(1).double().cpu()
             for stem_index in range(n_out):
                 masked[stem_index].append(block[stem_index])
+        keys = unique_labels(labels, reserved=["residual"] if residual else []) + (["residual"] if residual else [])
         labels = labels + (["residual"] if residual else [])
         mixture_energy = float(energy[-1].clamp_min(1e-12))
         gain_db = stream.input_db - NORMALIZED_DB if stream.normalized else float(stream.extra.get("gain_db", 0.0))
         result = {}
-        for stem_index, label in enumerate(labels):
+        for stem_index, (key, label) in enumerate(zip(keys, labels)):
             ratio = float(energy[stem_index].clamp_min(1e-12)) / mixture_energy
             scale = limited_gain(-10 * math.log10(ratio)) if float(energy[stem_index]) > 0 else 1.0
             codes_out = [self.codec.quantize(block * scale, n_q).cpu() for block in masked[stem_index]]
             masked[stem_index] = []
-            result[label] = CodeStream(
+            result[key] = CodeStream(
                 codes=torch.cat(codes_out, dim=-1),
                 channels=stream.channels,
                 original_length=stream.original_length,

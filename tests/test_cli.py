@@ -72,6 +72,40 @@ def test_code_stream_commands(capsys, wav_file, tmp_path):
     assert sf.info(tmp_path / "speech.wav").frames == 16000
 
 
+def test_separate_codes_writes_one_file_per_prompt_when_prompts_repeat(capsys, wav_file, tmp_path):
+    from codecsep_mm.codecs import read_dac_file
+
+    codes = tmp_path / "mix.dac"
+    assert run(capsys, "encode", wav_file, "-o", codes)[0] == 0
+    args = ("--text", "speech", "--text", "speech", "--text", "residual", "--residual", "-o", tmp_path / "s")
+    assert run(capsys, "separate-codes", codes, *args)[0] == 0
+    assert files_under(tmp_path / "s") == ["residual-2.dac", "residual.dac", "speech-2.dac", "speech.dac"]
+    prompts = {name: read_dac_file(tmp_path / "s" / f"{name}.dac").extra["prompt"]
+               for name in ("speech", "speech-2", "residual-2", "residual")}
+    assert prompts == {"speech": "speech", "speech-2": "speech", "residual-2": "residual", "residual": "residual"}
+    assert not (read_dac_file(tmp_path / "s" / "residual.dac").codes
+                == read_dac_file(tmp_path / "s" / "residual-2.dac").codes).all()
+
+
+def test_separate_codes_refuses_to_overwrite_its_input_before_writing_anything(capsys, wav_file, tmp_path):
+    out = tmp_path / "s"
+    out.mkdir()
+    codes = out / "speech.dac"
+    assert run(capsys, "encode", wav_file, "-o", codes)[0] == 0
+    before = codes.read_bytes()
+    code, _, err = run(capsys, "separate-codes", codes, "--text", "music", "--text", "speech", "-o", out)
+    assert code != 0 and "would overwrite the input" in err and len(err.strip().splitlines()) == 1
+    assert files_under(out) == ["speech.dac"] and codes.read_bytes() == before
+
+def test_separate_refuses_to_overwrite_an_input_before_writing_anything(capsys, wav_file, tmp_path):
+    victim = tmp_path / "o" / "a" / "a.wav"  # with --text a and -o o, its own stem would land on it
+    victim.parent.mkdir(parents=True)
+    sf.write(victim, tone_mix(0.5).T, 16000)
+    before = victim.read_bytes()
+    code, _, err = run(capsys, "separate", wav_file, victim, "--text", "a", "-o", tmp_path / "o")
+    assert code != 0 and "would overwrite an input" in err and len(err.strip().splitlines()) == 1
+    assert files_under(tmp_path / "o") == ["a/a.wav"] and victim.read_bytes() == before
+
 def test_a_mask_floor_from_the_command_line(capsys, wav_file, tmp_path):
     base = ["separate", wav_file, "--text", "speech"]  # the default model: its masks are far from 1
     assert run(capsys, *base, "-o", tmp_path / "plain")[0] == 0

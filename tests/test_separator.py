@@ -297,6 +297,14 @@ def test_code_stream_never_runs_the_codec_encoder_or_decoder(sep, monkeypatch):
         assert stem.fingerprint == sep.codec.fingerprint()
 
 
+def test_code_stream_keeps_a_stem_for_every_prompt_even_when_labels_repeat(sep):
+    stream = sep.encode_codes(tone_mix(2.0))
+    stems = sep.separate_codes(stream, ["a", "a", "residual"], residual=True)
+    assert list(stems) == ["a", "a (2)", "residual (2)", "residual"]
+    assert (stems["a"].codes == stems["a (2)"].codes).all()  # one prompt twice: one stem twice
+    assert not (stems["residual"].codes == stems["residual (2)"].codes).all()
+    assert stems["a (2)"].extra["prompt"] == "a" and stems["residual"].extra["prompt"] == "residual"
+
 def test_code_stream_matches_wave_mode_on_quantized_latents(sep):
     stream = sep.encode_codes(tone_mix(2.0))
     stems = sep.separate_codes(stream, ["a"])

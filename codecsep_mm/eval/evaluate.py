@@ -129,7 +129,7 @@ def separate_each(
 
 def _separate_codes(separator, mixture: np.ndarray, sample_rate: int, prompts: list) -> np.ndarray:
     """Code-stream mode: ``(n_prompts, channels, samples)`` decoded stems. Prompts that describe
-    alike (two sources of one class) are separated once: ``separate_codes`` keys stems by prompt."""
+    alike (two sources of one class) are separated once and their stem scored against each source."""
     unique = {prompt.describe(): prompt for prompt in prompts}
     stems = separator.separate_codes(separator.encode_codes(mixture, sample_rate), list(unique.values()))
     decoded = {label: separator.decode_codes(stream) for label, stream in stems.items()}
