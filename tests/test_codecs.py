@@ -79,6 +79,18 @@ def test_weight_norm_folding_keeps_output(tmp_path):
     assert torch.allclose(folded.decode(folded.encode(wav)), unfolded.decode(unfolded.encode(wav)), atol=1e-5)
 
 
+def test_building_a_codec_prints_no_deprecation_warning_from_dac():
+    import warnings
+
+    from codecsep_mm.codecs.dac_backend import build_dac
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_dac({"encoder_dim": 4, "encoder_rates": [2], "decoder_dim": 8, "decoder_rates": [2]})
+        torch.nn.utils.weight_norm(torch.nn.Linear(2, 2))  # the filter is build_dac's alone
+    about_weight_norm = [w for w in caught if "weight_norm" in str(w.message)]
+    assert len(about_weight_norm) == 1  # the direct call's, none from build_dac
+
 def test_missing_official_weights_fail_fast_with_instructions():
     with pytest.raises(WeightsNotFoundError, match="codecsep-mm download dac-16khz"):
         create_codec("dac-16khz")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ def build_dac(kwargs: dict[str, Any]):
     unknown = sorted(set(kwargs) - set(DAC_KWARGS) - {"quantizer_dropout"})
     if unknown:
         raise ConfigError(f"unknown DAC settings {unknown}; valid: {list(DAC_KWARGS)}")
-    return dac.DAC(**kwargs)
+    with warnings.catch_warnings():  # DAC's layers use the old weight_norm; not the user's to act on
+        warnings.filterwarnings("ignore", message=r".*weight_norm` is deprecated", category=FutureWarning)
+        return dac.DAC(**kwargs)
 
 
 def save_dac_weights(model, path: str | os.PathLike) -> Path:
