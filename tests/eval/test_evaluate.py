@@ -395,3 +395,31 @@ def test_compare_results_refuses_a_file_that_is_not_a_run(tmp_path):
                               capture_output=True, text=True)
         assert done.returncode != 0 and f"cannot read {other}" in done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_code_stream_levels_benchmark_says_positive_where_a_stream_overstates_its_level(mixtures):
+    import dataclasses
+    import importlib.util
+
+    from codecsep_mm import Separator
+    from codecsep_mm.audio import load_audio
+
+    spec = importlib.util.spec_from_file_location("code_stream_levels", REPO / "benchmarks" / "code_stream_levels.py")
+    levels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(levels)
+    separator = Separator.from_pretrained("tiny")
+    wav, rate = load_audio(mixtures.parent / json.loads(mixtures.read_text().splitlines()[0])["mixture"])
+    honest = levels.level_errors(separator, wav, rate, ["speech", "music"])
+    assert list(honest) == ["mixture", "speech", "music", "residual"]
+    separate_codes = separator.separate_codes
+    separator.separate_codes = lambda *a, **k: {  # every stem claims 3 dB more than it holds
+        key: dataclasses.replace(stem, input_db=stem.input_db + 3.0) for key, stem in separate_codes(*a, **k).items()}
+    boasting = levels.level_errors(separator, wav, rate, ["speech", "music"])
+    assert boasting["mixture"] == pytest.approx(honest["mixture"], abs=1e-6)
+    for key in ("speech", "music", "residual"):
+        assert boasting[key] - honest[key] == pytest.approx(3.0, abs=0.01)
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "code_stream_levels.py"), "--model", "tiny",
+                           "--manifest", str(mixtures), "--prompts", "speech"], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(re.findall(r"^ +(mixture|speech|residual): mean [-+]\d", done.stdout, re.MULTILINE)) == 3
