@@ -288,14 +288,9 @@ def _output_folder(out: Path) -> Path:
 
 
 def _stem_names(labels: Sequence[str]) -> list[str]:
-    names: list[str] = []
-    for label in labels:
-        slug, n = slugify(label), 2
-        while slug in names or slug == "residual":
-            slug = f"{slugify(label)}-{n}"
-            n += 1
-        names.append(slug)
-    return names
+    from codecsep_mm.separator import unique_labels
+
+    return unique_labels([slugify(label) for label in labels], reserved=["residual"], form="{}-{}")
 
 
 def cmd_separate(args) -> int:
@@ -339,15 +334,9 @@ def cmd_separate(args) -> int:
 
 
 def _input_folders(inputs: Sequence[Path], out: Path) -> list[Path]:
-    folders, seen = [], set()
-    for source in inputs:
-        name, n = source.stem, 2
-        while name in seen:
-            name = f"{source.stem}-{n}"
-            n += 1
-        seen.add(name)
-        folders.append(out / name)
-    return folders
+    from codecsep_mm.separator import unique_labels
+
+    return [out / name for name in unique_labels([source.stem for source in inputs], form="{}-{}")]
 
 
 # --------------------------------------------------------------------------------- code stream

@@ -111,9 +111,10 @@ class SeparationSettings:
                        context_seconds=context)
 
 
-def unique_labels(labels: Sequence[str], reserved: Sequence[str] = ()) -> list[str]:
-    """Labels made distinct, in order: the second ``"dog"`` becomes ``"dog (2)"``; a label in
-    ``reserved`` is renamed the same way.
+def unique_labels(labels: Sequence[str], reserved: Sequence[str] = (), form: str = "{} ({})") -> list[str]:
+    """Labels made distinct, in order: the second ``"dog"`` becomes ``"dog (2)"`` (``form`` filled
+    with the label and a count); a label in ``reserved`` is renamed the same way. The CLI names its
+    files and folders with it too (``form="{}-{}"``).
 
     >>> unique_labels(["dog", "dog", "residual"], reserved=["residual"])
     ['dog', 'dog (2)', 'residual (2)']
@@ -123,10 +124,11 @@ def unique_labels(labels: Sequence[str], reserved: Sequence[str] = ()) -> list[s
     for label in labels:
         name, n = label, 2
         while name in taken:
-            name, n = f"{label} ({n})", n + 1
+            name, n = form.format(label, n), n + 1
         taken.add(name)
         out.append(name)
     return out
+
 
 @dataclass
 class SeparationResult:
@@ -610,8 +612,9 @@ class Separator(nn.Module):
             energy += block.pow(2).flatten(1).sum(1).double().cpu()
             for stem_index in range(n_out):
                 masked[stem_index].append(block[stem_index])
-        keys = unique_labels(labels, reserved=["residual"] if residual else []) + (["residual"] if residual else [])
-        labels = labels + (["residual"] if residual else [])
+        extra_stem = ["residual"] if residual else []
+        keys = unique_labels(labels, reserved=extra_stem) + extra_stem
+        labels = labels + extra_stem
         mixture_energy = float(energy[-1].clamp_min(1e-12))
         gain_db = stream.input_db - NORMALIZED_DB if stream.normalized else float(stream.extra.get("gain_db", 0.0))
         result = {}
