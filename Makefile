@@ -38,7 +38,7 @@ browser:
 	fi
 
 # The main job: separate the bundled example mixture with the embedded default model
-# (codecsep_mm/defaults.py: `tiny` until the trained starter model lands; DEMO_MODEL=NAME overrides)
+# (codecsep_mm/defaults.py: `starter-16k`; DEMO_MODEL=NAME overrides)
 # and write the stems to demo-output/. `make demo-app` starts the web demo on 127.0.0.1:7860.
 DEMO_MODEL ?=
 demo: install

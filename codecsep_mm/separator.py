@@ -50,7 +50,7 @@ class SeparationSettings:
 
     Attributes:
         chunk_seconds: core length of a chunk; ``None`` processes the whole input at once.
-        overlap_seconds: cross-fade length between neighbouring chunks.
+        overlap_seconds: cross-fade length between neighbouring chunks (at most half a chunk).
         context_seconds: audio processed on each side of a chunk and then dropped, so the codec
             and masker see past the chunk's edges.
         mask_floor: every mask is lifted to at least this value (``floor + (1 - floor) * mask``),
@@ -430,8 +430,8 @@ class Separator(nn.Module):
         chunk_frames = self._frames(chunk)
         overlap = self._frames(settings.overlap_seconds) or 0
         context = self._frames(settings.context_seconds) or 0
-        if chunk_frames is not None:
-            overlap = min(overlap, chunk_frames - 1)
+        if chunk_frames is not None:  # a cross-fade over at most half a chunk: each step moves half a chunk on
+            overlap = min(overlap, chunk_frames // 2)
         windows = plan_windows(n_frames, chunk_frames, overlap, context)
         longest = max(w.context_stop - w.context_start for w in windows)
         if longest > self.masker.config.max_len:

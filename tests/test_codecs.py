@@ -79,6 +79,14 @@ def test_weight_norm_folding_keeps_output(tmp_path):
     assert torch.allclose(folded.decode(folded.encode(wav)), unfolded.decode(unfolded.encode(wav)), atol=1e-5)
 
 
+def test_a_codec_stays_frozen_after_its_weight_norm_is_folded():
+    for fold in (True, False):
+        codec = create_codec("tiny", fold_weight_norm=fold)
+        assert not any(parameter.requires_grad for parameter in codec.parameters())
+        latent = codec.encode(torch.randn(1, 1, 3200))
+        assert not latent.requires_grad  # no graph kept for a frozen encoder, outside no_grad too
+
+
 def test_building_a_codec_prints_no_deprecation_warning_from_dac():
     import warnings
 

@@ -286,6 +286,17 @@ def test_chunk_size_bounds_the_work_per_step(sep, monkeypatch):
     assert len(lengths) > 5 and max(lengths) <= (2.0 + 2 * context) * 16000
 
 
+def test_a_chunk_no_longer_than_the_cross_fade_still_advances_by_half_a_chunk(sep, monkeypatch):
+    calls = []
+    original = sep.codec.encode
+    monkeypatch.setattr(sep.codec, "encode", lambda wav: calls.append(wav.shape[-1]) or original(wav))
+    wav = tone_mix(4.0)
+    stems = sep.separate(wav, ["x"], chunk_seconds=0.5).stems  # the cross-fade is 0.5 s too
+    assert sep.settings.overlap_seconds >= 0.5
+    assert len(calls) <= 4.0 / 0.25 + 1  # a step of half a chunk, not of one latent frame
+    assert stems.shape[-1] == wav.shape[-1] and np.isfinite(stems).all()
+
+
 def test_code_stream_never_runs_the_codec_encoder_or_decoder(sep, monkeypatch):
     stream = sep.encode_codes(tone_mix(3.0, channels=2))
     for name in ("encode", "decode"):
@@ -310,7 +321,8 @@ def test_code_stream_matches_wave_mode_on_quantized_latents(sep):
     stems = sep.separate_codes(stream, ["a"])
     latent = sep.codec.dequantize(stream.codes)
     cond, _ = sep.encode_prompts(["a"])
-    masked = sep.mask_latent(latent, cond)[0]
+    with torch.no_grad():
+        masked = sep.mask_latent(latent, cond)[0]
     scale = (latent.pow(2).sum() / masked.pow(2).sum()).sqrt()  # re-quantized at the mixture's level
     expected = sep.codec.quantize(masked * scale)
     assert (stems["a"].codes == expected).float().mean() > 0.95

@@ -137,11 +137,11 @@ class DACCodec(torch.nn.Module):
     def __init__(self, model, name: str, fold_weight_norm: bool = True):
         super().__init__()
         self.model = model.eval()
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
         if fold_weight_norm:
             remove_weight_norm(self.model)
         self.skipped_units = skip_dead_residual_units(self.model)
+        for parameter in self.model.parameters():  # after the fold, whose weights are new parameters
+            parameter.requires_grad_(False)
         self.name = name
         self.sample_rate = int(model.sample_rate)
         self.hop_length = int(model.hop_length)
