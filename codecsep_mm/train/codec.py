@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,7 +270,9 @@ class CodecTrainer(TrainingLoop):
 
         rate = self.config.codec.sample_rate
         spec = self.config.loss
-        mel = self.mel_loss(AudioSignal(estimate.float(), rate), AudioSignal(target.float(), rate))
+        with warnings.catch_warnings():  # each of DAC's mel scales re-takes the STFT; audiotools warns each time
+            warnings.filterwarnings("ignore", message="stft_data changed shape")
+            mel = self.mel_loss(AudioSignal(estimate.float(), rate), AudioSignal(target.float(), rate))
         total = spec.mel_weight * mel + spec.waveform_weight * (estimate - target).abs().mean()
         if spec.si_sdr_weight > 0:
             from codecsep_mm.train.loss import neg_si_sdr
