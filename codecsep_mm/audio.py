@@ -78,6 +78,11 @@ def check_waveform(wav: np.ndarray, name: str = "audio") -> None:
     channels, samples = wav.shape
     if samples == 0 or channels == 0:
         raise AudioInputError(f"{name}: contains no audio (zero length); give a non-empty file")
+    if channels > MAX_CHANNELS and samples <= MAX_CHANNELS:
+        raise AudioInputError(
+            f"{name}: shaped {wav.shape}, which looks like (samples, channels), the way soundfile.read "
+            "returns audio; pass (channels, samples), e.g. wav.T"
+        )
     if channels > MAX_CHANNELS:
         raise AudioInputError(
             f"{name}: has {channels} channels; only mono or stereo is supported, "

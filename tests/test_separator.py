@@ -401,6 +401,7 @@ def test_space_mismatch_is_refused(sep):
         (np.zeros(0, np.float32), "zero length"),
         (np.full(100, np.nan, np.float32), "NaN"),
         (np.ones((3, 100), np.float32), "3 channels"),
+        (np.ones((16000, 2), np.float32), r"looks like \(samples, channels\).*wav\.T"),
     ],
 )
 def test_bad_arrays(sep, bad, match):
