@@ -185,11 +185,21 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[Any], relative_to: st
     return path
 
 
+def _text_lines(handle, path: Path):
+    line_no = 0
+    try:
+        for line_no, line in enumerate(handle, start=1):
+            yield line_no, line
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{path}:{line_no + 1}: not UTF-8 text; a manifest is JSON Lines, one object per "
+                            "line (see docs/evaluation.md)") from error
+
+
 def _json_lines(path: Path):
     if not path.is_file():
         raise ManifestError(f"{path}: no such manifest; check the path")
     with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
+        for line_no, line in _text_lines(handle, path):
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
             try:

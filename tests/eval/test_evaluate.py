@@ -127,6 +127,12 @@ def test_eval_bad_inputs(tmp_path, mixtures, capsys):
     assert f"{mixtures}:2 source 0" in err and "does not exist" in err
     assert main(["eval", "--manifest", str(tmp_path / "none.jsonl")]) == 2
     assert "no such manifest" in capsys.readouterr().err
+    audio = tmp_path / "mix.jsonl"
+    audio.write_bytes(b"RIFF\x0c\xe2\x08\x00WAVEfmt " + bytes(range(128, 256)))  # audio given as the manifest
+    assert main(["eval", "--manifest", str(audio), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8 text" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "report").exists()
     out_file = tmp_path / "file"
     out_file.write_text("x")
     mixtures.write_text(lines[0] + "\n")
