@@ -21,7 +21,7 @@ from codecsep_mm.prompts.starter_audio import (
     AudioEmbedderConfig,
     save_audio_embedder,
 )
-from codecsep_mm.train.config import OptimSpec, RunSpec, YamlConfig
+from codecsep_mm.train.config import OptimSpec, RunSpec, YamlConfig, require_source
 from codecsep_mm.train.trainer import TrainingLoop
 
 
@@ -54,6 +54,9 @@ class AudioEncoderTrainConfig(YamlConfig):
     optim: OptimSpec = field(default_factory=lambda: OptimSpec(lr=1e-3))
     loss: ContrastiveSpec = field(default_factory=ContrastiveSpec)
     run: RunSpec = field(default_factory=RunSpec)
+
+    def __post_init__(self) -> None:
+        require_source(self.data)
 
 
 class ClipDataset:

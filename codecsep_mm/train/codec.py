@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from codecsep_mm.train.config import DataSpec, OptimSpec, RunSpec, YamlConfig
+from codecsep_mm.train.config import DataSpec, OptimSpec, RunSpec, YamlConfig, require_source
 from codecsep_mm.train.trainer import TrainingLoop, _datasets
 
 CODEC_WEIGHTS = "codec.safetensors"
@@ -131,8 +131,7 @@ class CodecTrainConfig(YamlConfig):
         if len(set(self.finetune.freeze)) == len(FREEZABLE):
             raise ConfigError("finetune.freeze: every part is frozen, so nothing would train")
 
-        if not self.data.synthetic and not self.data.manifest:
-            raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
+        require_source(self.data)
         if len(self.loss.mel_window_lengths) != len(self.loss.mel_bins):
             raise ConfigError("loss.mel_window_lengths and loss.mel_bins need the same length")
         if self.codec.sample_rate != self.data.mixing.sample_rate:

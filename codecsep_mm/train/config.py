@@ -129,6 +129,19 @@ class RunSpec:
     tensorboard: bool = True
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ConfigError("run.steps must be at least 0 (0: validate the starting weights, train nothing)")
+        for key in ("batch_size", "valid_every", "checkpoint_every", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"run.{key} must be at least 1")
+
+
+def require_source(data: Any) -> None:
+    """A data section must say where its audio comes from."""
+    if not data.synthetic and not data.manifest:
+        raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
+
 
 class YamlConfig:
     """Round-trips a config dataclass through plain dicts and YAML (tuples become lists)."""
@@ -181,11 +194,9 @@ class TrainConfig(YamlConfig):
         if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not -60 <= floor < 0:
             raise ConfigError(f"loss.absent_floor_db {floor!r}: give a level in dB from -60 up to (not "
                               "including) 0, e.g. -10")
-        if not self.data.synthetic and not self.data.manifest:
-            raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
-        for key in ("steps", "batch_size", "valid_every", "checkpoint_every", "log_every"):
-            if getattr(self.run, key) < 1:
-                raise ConfigError(f"run.{key} must be at least 1")
+        require_source(self.data)
+        if self.run.steps < 1:
+            raise ConfigError("run.steps must be at least 1")
 
 
 
@@ -202,7 +213,9 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None, cls
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file; see configs/ for examples")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; a config is a YAML file (see configs/ for examples)") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(data, dict):

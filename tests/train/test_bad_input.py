@@ -38,6 +38,23 @@ def test_missing_config_file(tmp_path, capsys):
     assert "no such config file" in _error(capsys)
 
 
+@pytest.mark.parametrize("command", ["train", "train-codec", "train-audio-encoder"])
+def test_every_trainer_checks_its_config_before_it_starts(tmp_path, capsys, command):
+    audio = tmp_path / "mix.wav"  # a recording given as the config
+    audio.write_bytes(b"RIFF\x0c\xe2\x08\x00WAVEfmt " + bytes(range(128, 256)))
+    assert main([command, str(audio)]) == 2
+    assert "not UTF-8 text" in _error(capsys)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"run:\n  out_dir: {tmp_path / 'run'}\n  steps: 5\n")  # no data
+    assert main([command, str(config)]) == 2
+    assert "give a source manifest" in _error(capsys)
+    assert main([command, str(config), "--set", "data.synthetic=true", "--set", "run.steps=-1"]) == 2
+    assert "run.steps must be at least" in _error(capsys)
+    assert main([command, str(config), "--set", "data.synthetic=true", "--set", "run.log_every=0"]) == 2
+    assert "run.log_every must be at least 1" in _error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
