@@ -111,6 +111,25 @@ class SeparationSettings:
                        context_seconds=context)
 
 
+def usable_device(device: str | torch.device, what: str = "device") -> torch.device:
+    """``device`` as a ``torch.device`` this machine has; a clear error (naming ``what``) otherwise."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"{what} {device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{what} is {device} but no GPU is visible; use cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"{what} is {device} but this machine has {torch.cuda.device_count()} GPU(s); "
+                              f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{what} is mps but this machine has no Apple GPU; use cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{what} is {device}, which codecsep-mm does not run on; use cpu, cuda or mps")
+    return device
+
+
 def unique_labels(labels: Sequence[str], reserved: Sequence[str] = (), form: str = "{} ({})") -> list[str]:
     """Labels made distinct, in order: the second ``"dog"`` becomes ``"dog (2)"`` (``form`` filled
     with the label and a count); a label in ``reserved`` is renamed the same way. The CLI names its
@@ -217,6 +236,7 @@ class Separator(nn.Module):
         """A named model (``codecsep-mm models``) or a directory written by ``save_pretrained``."""
         from codecsep_mm.models import load_model
 
+        device = usable_device(device)
         separator = load_model(name_or_dir, random_weights=random_weights, download=download).to(device)
         separator.prompt_encoders_to(device)
         return separator

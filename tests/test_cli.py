@@ -206,6 +206,16 @@ def test_unknown_model(capsys, wav_file, tmp_path):
     assert code != 0 and "unknown model 'giant'" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("device, match", [("cuda", "no GPU is visible"), ("banana", "is not a device"),
+                                           ("xla", "does not run on")])
+def test_a_device_this_machine_lacks(capsys, wav_file, tmp_path, monkeypatch, device, match):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run(capsys, "separate", wav_file, "--model", "tiny", "--device", device, "--text", "x",
+                       "-o", tmp_path / "o")
+    assert code == 2 and match in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_weights_missing_offline(capsys, wav_file, tmp_path):
     code, _, err = run(capsys, "separate", wav_file, "--model", "codecsep-paper-16k", "--text", "x", "-o", tmp_path / "o")
     assert code != 0 and "not found" in err and err.count("\n") == 1

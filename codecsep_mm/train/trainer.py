@@ -532,10 +532,10 @@ def _distributed_setup(device: str) -> tuple[int, int]:
 def _device(name: str, rank: int) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    from codecsep_mm.separator import usable_device
+
+    device = usable_device(name, "run.device")
     if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("run.device is cuda but no GPU is visible; use run.device: cpu")
         local = int(os.environ.get("LOCAL_RANK", rank))
         device = torch.device("cuda", local if device.index is None else device.index)
         torch.cuda.set_device(device)
