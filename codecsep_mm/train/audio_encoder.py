@@ -21,7 +21,7 @@ from codecsep_mm.prompts.starter_audio import (
     AudioEmbedderConfig,
     save_audio_embedder,
 )
-from codecsep_mm.train.config import OptimSpec, RunSpec, YamlConfig, require_source
+from codecsep_mm.train.config import OptimSpec, RunSpec, YamlConfig, check_data_and_steps
 from codecsep_mm.train.trainer import TrainingLoop
 
 
@@ -56,7 +56,7 @@ class AudioEncoderTrainConfig(YamlConfig):
     run: RunSpec = field(default_factory=RunSpec)
 
     def __post_init__(self) -> None:
-        require_source(self.data)
+        check_data_and_steps(self.data, self.run)
 
 
 class ClipDataset:

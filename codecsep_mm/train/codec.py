@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from codecsep_mm.train.config import DataSpec, OptimSpec, RunSpec, YamlConfig, require_source
+from codecsep_mm.train.config import DataSpec, OptimSpec, RunSpec, YamlConfig, check_data_and_steps
 from codecsep_mm.train.trainer import TrainingLoop, _datasets
 
 CODEC_WEIGHTS = "codec.safetensors"
@@ -131,7 +131,8 @@ class CodecTrainConfig(YamlConfig):
         if len(set(self.finetune.freeze)) == len(FREEZABLE):
             raise ConfigError("finetune.freeze: every part is frozen, so nothing would train")
 
-        require_source(self.data)
+        # a k-means fit of the quantizer is validated at step 0 and kept: a result with no step
+        check_data_and_steps(self.data, self.run, allow_zero_steps=self.finetune.quantizer_init == "kmeans")
         if len(self.loss.mel_window_lengths) != len(self.loss.mel_bins):
             raise ConfigError("loss.mel_window_lengths and loss.mel_bins need the same length")
         if self.codec.sample_rate != self.data.mixing.sample_rate:

@@ -137,10 +137,13 @@ class RunSpec:
                 raise ConfigError(f"run.{key} must be at least 1")
 
 
-def require_source(data: Any) -> None:
-    """A data section must say where its audio comes from."""
+def check_data_and_steps(data: Any, run: RunSpec, allow_zero_steps: bool = False) -> None:
+    """A data section must say where its audio comes from, and a run must train at least one step
+    (``allow_zero_steps``: where a run of none still makes a result)."""
     if not data.synthetic and not data.manifest:
         raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
+    if run.steps < 1 and not allow_zero_steps:
+        raise ConfigError("run.steps must be at least 1")
 
 
 class YamlConfig:
@@ -194,9 +197,7 @@ class TrainConfig(YamlConfig):
         if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not -60 <= floor < 0:
             raise ConfigError(f"loss.absent_floor_db {floor!r}: give a level in dB from -60 up to (not "
                               "including) 0, e.g. -10")
-        require_source(self.data)
-        if self.run.steps < 1:
-            raise ConfigError("run.steps must be at least 1")
+        check_data_and_steps(self.data, self.run)
 
 
 

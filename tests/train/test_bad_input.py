@@ -48,6 +48,8 @@ def test_every_trainer_checks_its_config_before_it_starts(tmp_path, capsys, comm
     config.write_text(f"run:\n  out_dir: {tmp_path / 'run'}\n  steps: 5\n")  # no data
     assert main([command, str(config)]) == 2
     assert "give a source manifest" in _error(capsys)
+    assert main([command, str(config), "--set", "data.synthetic=true", "--set", "run.steps=0"]) == 2
+    assert "run.steps must be at least 1" in _error(capsys)  # only a k-means fit of a codec has 0
     assert main([command, str(config), "--set", "data.synthetic=true", "--set", "run.steps=-1"]) == 2
     assert "run.steps must be at least" in _error(capsys)
     assert main([command, str(config), "--set", "data.synthetic=true", "--set", "run.log_every=0"]) == 2
