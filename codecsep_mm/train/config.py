@@ -129,9 +129,7 @@ class RunSpec:
     tensorboard: bool = True
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        if self.steps < 0:
-            raise ConfigError("run.steps must be at least 0 (0: validate the starting weights, train nothing)")
+    def __post_init__(self) -> None:  # run.steps: check_data_and_steps (its least value depends on the trainer)
         for key in ("batch_size", "valid_every", "checkpoint_every", "log_every"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"run.{key} must be at least 1")
@@ -142,8 +140,9 @@ def check_data_and_steps(data: Any, run: RunSpec, allow_zero_steps: bool = False
     (``allow_zero_steps``: where a run of none still makes a result)."""
     if not data.synthetic and not data.manifest:
         raise ConfigError("data: give a source manifest (data.manifest) or set data.synthetic: true")
-    if run.steps < 1 and not allow_zero_steps:
-        raise ConfigError("run.steps must be at least 1")
+    least = 0 if allow_zero_steps else 1
+    if run.steps < least:
+        raise ConfigError(f"run.steps must be at least {least}")
 
 
 class YamlConfig:
