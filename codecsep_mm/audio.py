@@ -47,7 +47,7 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         )
     wav = np.ascontiguousarray(data.T)
     check_waveform(wav, name=str(path))
-    return wav, int(sample_rate)
+    return wav, check_sample_rate(sample_rate, str(path))
 
 
 def _wav_data_missing(path: Path) -> bool:
@@ -94,9 +94,60 @@ def check_waveform(wav: np.ndarray, name: str = "audio") -> None:
         raise AudioInputError(f"{name}: is silent (all samples ~0); nothing to separate")
 
 
-def as_channels_first(wav: np.ndarray) -> np.ndarray:
-    """Accept ``(samples,)`` or ``(channels, samples)`` and return ``(channels, samples)`` float32."""
-    wav = np.asarray(wav, dtype=np.float32)
+def audio_array(samples, name: str = "audio") -> np.ndarray:
+    """Samples given in memory (a numpy array, a torch tensor, a list) as a float32 array.
+
+    Integer PCM is read as a fraction of full scale, the way soundfile reads an integer file (int16
+    32767 -> about 1.0; unsigned 8-bit centred on 128), so stems come back in [-1, 1] whatever the
+    input's type. Booleans, complex numbers and text are refused.
+
+    Raises:
+        AudioInputError: samples that are not real numbers.
+    """
+    if hasattr(samples, "detach"):  # a torch tensor (bfloat16 has no numpy type: go through float32)
+        samples = samples.detach().cpu().float().numpy()
+    try:
+        array = np.asarray(samples)
+    except ValueError:  # ragged nested lists
+        raise AudioInputError(f"{name}: samples of unequal lengths; give one array of numbers") from None
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(np.float32, copy=False)
+    if kind in "iu":
+        full_scale = 2.0 ** (8 * array.dtype.itemsize - 1)
+        offset = full_scale if kind == "u" else 0.0
+        return ((array.astype(np.float64) - offset) / full_scale).astype(np.float32)
+    if kind in "bc":
+        what = "booleans" if kind == "b" else "complex numbers"
+        raise AudioInputError(f"{name}: samples are {what}; give real-valued samples (float or integer PCM)")
+    what = type(samples).__name__ if array.ndim == 0 else f"an array of {array.dtype.name}"
+    raise AudioInputError(f"{name}: got {what}, which is not audio samples; give a file path or an array of numbers")
+
+
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
+
+
+def check_sample_rate(rate, name: str = "audio") -> int:
+    """``rate`` as an int, if it is a whole number of Hz that audio can have (1 kHz to 768 kHz).
+
+    Raises:
+        AudioInputError: a rate that is not a number, not whole, or out of that range.
+    """
+    whole = isinstance(rate, (int, np.integer)) and not isinstance(rate, (bool, np.bool_))
+    if isinstance(rate, (float, np.floating)) and float(rate).is_integer():
+        whole, rate = True, int(rate)
+    if not whole or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioInputError(
+            f"{name}: sample rate {rate!r} is not usable; give the rate in Hz as a whole number from "
+            f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (e.g. 44100)"
+        )
+    return int(rate)
+
+
+def as_channels_first(wav, name: str = "audio") -> np.ndarray:
+    """Accept ``(samples,)`` or ``(channels, samples)`` and return ``(channels, samples)`` float32
+    (through :func:`audio_array`)."""
+    wav = audio_array(wav, name)
     if wav.ndim == 1:
         wav = wav[None]
     return wav

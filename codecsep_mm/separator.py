@@ -19,6 +19,8 @@ from einops import rearrange, repeat
 from torch import nn
 
 from codecsep_mm.audio import (
+    audio_array,
+    check_sample_rate,
     check_waveform,
     load_audio,
     loudness_lufs,
@@ -383,10 +385,12 @@ class Separator(nn.Module):
         """Separate one stem per prompt from a mixture (or a batch of mixtures).
 
         Args:
-            mixture: a path, or samples shaped ``(s,)``, ``(c, s)`` or ``(b, c, s)``; c <= 2.
+            mixture: a path, or samples shaped ``(s,)``, ``(c, s)`` or ``(b, c, s)``; c <= 2;
+                numpy or torch, float or integer PCM (read as a fraction of full scale).
             prompts: one prompt or a list (text, Prompt, list of Prompts = combined, Query), or
                 the result of :meth:`encode_queries`; the codec encoder runs once for all of them.
-            sample_rate: rate of an array mixture (default: the codec's); any rate is resampled.
+            sample_rate: rate of an array mixture in Hz (default: the codec's), a whole number
+                from 1 kHz to 768 kHz; any rate is resampled.
             residual: also return everything else (the latent not taken by any prompt).
             chunk_seconds: override the chunk length; ``None`` processes the whole input at once.
             progress: show a progress bar over chunks.
@@ -416,7 +420,7 @@ class Separator(nn.Module):
         if isinstance(mixture, (str, os.PathLike)):
             array, sample_rate = load_audio(mixture)
             return self._to_codec_rate(array[None], sample_rate), sample_rate, array.shape
-        array = mixture.detach().cpu().numpy() if torch.is_tensor(mixture) else np.asarray(mixture)
+        array = audio_array(mixture, "mixture")
         shape = array.shape
         if array.ndim == 1:
             array = array[None, None]
@@ -424,10 +428,9 @@ class Separator(nn.Module):
             array = array[None]
         elif array.ndim != 3:
             raise AudioInputError(f"mixture has shape {shape}; expected (s,), (c, s) or (b, c, s)")
-        array = array.astype(np.float32)
         for index, item in enumerate(array):
             check_waveform(item, name=f"mixture[{index}]" if len(array) > 1 else "mixture")
-        sample_rate = self.sample_rate if sample_rate is None else int(sample_rate)
+        sample_rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate, "mixture")
         return self._to_codec_rate(array, sample_rate), sample_rate, shape
 
     def _to_codec_rate(self, batch: np.ndarray, sample_rate: int) -> torch.Tensor:

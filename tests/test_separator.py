@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -402,11 +403,36 @@ def test_space_mismatch_is_refused(sep):
         (np.full(100, np.nan, np.float32), "NaN"),
         (np.ones((3, 100), np.float32), "3 channels"),
         (np.ones((16000, 2), np.float32), r"looks like \(samples, channels\).*wav\.T"),
+        (np.ones(16000, bool), "samples are booleans; give real-valued samples"),
+        (np.ones(16000, np.complex64), "samples are complex numbers"),
+        (np.array(["a", "b"]), "got an array of str32, which is not audio samples"),
+        ([[0.1, 0.2], [0.3]], "samples of unequal lengths"),
     ],
 )
 def test_bad_arrays(sep, bad, match):
     with pytest.raises(AudioInputError, match=match):
         sep.separate(bad, ["a"])
+
+
+@pytest.mark.parametrize("rate", [0, -1, 8, 44100.5, "44100", True, 10**7])
+def test_a_sample_rate_audio_cannot_have_is_refused(sep, rate):
+    with pytest.raises(AudioInputError, match=f"sample rate {re.escape(repr(rate))} is not usable; give the rate in Hz"):
+        sep.separate(tone_mix(0.5), ["a"], sample_rate=rate)
+
+
+def test_integer_pcm_is_read_as_a_fraction_of_full_scale_like_a_file(sep, tmp_path):
+    """int16 from scipy.io.wavfile gives the stems soundfile's float reading of the same file gives."""
+    import soundfile as sf
+
+    pcm = np.round(tone_mix(0.5) * 20000).astype(np.int16)
+    sf.write(tmp_path / "mix.wav", pcm.T, 16000, subtype="PCM_16")
+    from_file = sep.separate(tmp_path / "mix.wav", ["a"]).stems
+    from_int16 = sep.separate(pcm, ["a"]).stems
+    assert from_int16.dtype == np.float32 and np.abs(from_int16).max() < 1.0
+    np.testing.assert_allclose(from_int16, from_file, atol=1e-6)
+    unsigned = (pcm.astype(np.int32) // 256 + 128).astype(np.uint8)  # 8-bit WAV: unsigned, centred on 128
+    as_float = unsigned.astype(np.float32) / 128 - 1
+    np.testing.assert_allclose(sep.separate(unsigned, ["a"]).stems, sep.separate(as_float, ["a"]).stems, atol=1e-6)
 
 
 def test_bad_prompts(sep):

@@ -66,3 +66,18 @@ def test_its_wave_mode_reconstructs_the_input_closely(starter):
     a, b = a - a.mean(), b - b.mean()
     scaled = (b @ a) / (a @ a) * a
     assert 10 * np.log10((scaled @ scaled) / ((b - scaled) @ (b - scaled))) > 30.0
+
+
+def test_its_audio_queries_take_integer_pcm_and_refuse_a_wrong_rate(starter):
+    from codecsep_mm.errors import AudioInputError
+
+    encoder = starter.encoders["audio"]
+    clip = np.random.default_rng(2).standard_normal(16000) * 0.1
+    pcm = np.round(clip * 32767).astype(np.int16)
+    from_int16 = encoder.encode([(pcm, 16000)])
+    from_float = encoder.encode([(pcm.astype(np.float32) / 32768, 16000)])
+    assert float((from_int16 - from_float).abs().max()) < 1e-5
+    with pytest.raises(AudioInputError, match="sample rate 0 is not usable"):
+        encoder.encode([(clip, 0)])
+    with pytest.raises(AudioInputError, match="audio query: samples are booleans"):
+        encoder.encode([clip > 0])

@@ -25,7 +25,13 @@ import numpy as np
 import torch
 
 from codecsep_mm import hub
-from codecsep_mm.audio import as_channels_first, check_waveform, load_audio, resample
+from codecsep_mm.audio import (
+    as_channels_first,
+    check_sample_rate,
+    check_waveform,
+    load_audio,
+    resample,
+)
 from codecsep_mm.errors import (
     AudioInputError,
     ConfigError,
@@ -533,16 +539,9 @@ class ClapAudioEncoder:
                     "an audio query given as an array needs its sample rate: pass "
                     "(array, sample_rate) or create the encoder with sample_rate=..."
                 )
-            if isinstance(array, torch.Tensor):
-                array = array.detach().cpu().numpy()
-            try:
-                wav, name = as_channels_first(np.asarray(array, dtype=np.float32)), "audio query"
-            except (TypeError, ValueError):
-                kind = type(array).__name__
-                raise PromptError(f"an audio query is a file path or samples, not {kind}") from None
+            wav, name = as_channels_first(array, "audio query"), "audio query"
             check_waveform(wav, name=name)
-        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
-            raise AudioInputError(f"{name}: invalid sample rate {rate!r}; give a positive integer")
+        rate = check_sample_rate(rate, name)
         seconds = wav.shape[-1] / rate
         if seconds < MIN_QUERY_SECONDS:
             raise AudioInputError(

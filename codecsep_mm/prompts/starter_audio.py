@@ -157,15 +157,21 @@ class StarterAudioEncoder:
         return l2_normalize(self.model(batch).mean(0))
 
     def _load(self, clip: Any) -> np.ndarray:
-        from codecsep_mm.audio import check_waveform, load_audio, resample
+        from codecsep_mm.audio import (
+            as_channels_first,
+            check_sample_rate,
+            check_waveform,
+            load_audio,
+            resample,
+        )
 
         if isinstance(clip, (str, os.PathLike)):
             wav, rate = load_audio(clip)
         elif isinstance(clip, tuple) and len(clip) == 2:
-            wav, rate = np.asarray(clip[0], dtype=np.float32), int(clip[1] or self.config.sample_rate)
+            wav = as_channels_first(clip[0], "audio query")
+            rate = self.config.sample_rate if clip[1] is None else check_sample_rate(clip[1], "audio query")
         else:
-            wav, rate = np.asarray(clip, dtype=np.float32), self.config.sample_rate
-        wav = wav if wav.ndim == 2 else wav[None]
+            wav, rate = as_channels_first(clip, "audio query"), self.config.sample_rate
         check_waveform(wav, name="audio query")
         mono = resample(wav, rate, self.config.sample_rate).mean(axis=0)
         if len(mono) < self.config.n_fft:

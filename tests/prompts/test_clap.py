@@ -185,10 +185,11 @@ def test_bad_audio_queries(clap_audio, tmp_path):
         clap_audio.encode([[]])
     with pytest.raises(PromptError, match="must be .array, sample_rate."):
         clap_audio.encode([[(np.ones(16000, np.float32), 16000, 1)]])
-    with pytest.raises(PromptError, match="file path or samples, not object"):
+    with pytest.raises(AudioInputError, match="got object, which is not audio samples; give a file path"):
         clap_audio.encode([(object(), 16000)])
-    with pytest.raises(AudioInputError, match="invalid sample rate"):
-        clap_audio.encode([(np.ones(16000, np.float32), -1)])
+    for rate in (-1, 0, 44100.5, "44100", True):
+        with pytest.raises(AudioInputError, match=f"sample rate {rate!r} is not usable; give the rate in Hz"):
+            clap_audio.encode([(np.ones(16000, np.float32), rate)])
 
 
 def test_missing_checkpoint_fails_fast_with_the_fix(tmp_path):
