@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -123,27 +122,15 @@ def _packaged_weights() -> Path:
 
 
 def _preprocess(image: Any) -> torch.Tensor:
-    """Resize the short side to 256, centre-crop 224, scale to [-1, 1] (as the weights expect)."""
+    """Resize the short side to 256, centre-crop 224, scale to [-1, 1] (as the weights expect).
+
+    ``image``: whatever :func:`~codecsep_mm.prompts.openclip.load_image` reads (a path, a PIL image,
+    an array or a tensor; transparent parts on white)."""
     from PIL import Image
 
-    if isinstance(image, (str, os.PathLike)):
-        if not Path(image).is_file():
-            raise PromptError(f"{image}: no such image file")
-        try:
-            image = Image.open(image)
-            image.load()
-        except Exception as error:  # PIL raises several types for unreadable files
-            raise PromptError(f"{image}: cannot read the image ({error}); use PNG or JPEG") from None
-    elif isinstance(image, np.ndarray):
-        array = image if image.dtype == np.uint8 else (np.clip(image, 0, 1) * 255).astype(np.uint8)
-        image = Image.fromarray(array)
-    if not hasattr(image, "convert"):
-        raise PromptError(f"an image prompt must be a path, a PIL image or an array, not {type(image).__name__}")
-    if image.mode in ("RGBA", "LA", "P"):  # transparent stamps: put them on white
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
-    image = image.convert("RGB")
+    from codecsep_mm.prompts.openclip import load_image
+
+    image = load_image(image)
     scale = 256 / min(image.size)
     image = image.resize((max(IMAGE_SIZE, round(image.width * scale)), max(IMAGE_SIZE, round(image.height * scale))),
                          Image.Resampling.BICUBIC)

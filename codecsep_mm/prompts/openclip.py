@@ -177,7 +177,8 @@ def load_image(image: Any, max_pixels: int = MAX_PIXELS) -> Any:
     """A path, PIL image or array -> an RGB PIL image, refusing absurd sizes before decoding.
 
     Arrays are ``(height, width)``, ``(height, width, 3|4)`` or channels-first ``(3|4, h, w)``;
-    ``uint8`` or floats in ``[0, 1]``.
+    ``uint8``, or numbers in ``[0, 1]`` (or ``[0, 255]`` when any exceeds 1). Transparent pixels are
+    put on white (a stamp or icon on no background shows its shape, not black).
 
     Raises:
         PromptError: missing or unreadable file, not an image, too large, empty or NaN array.
@@ -188,7 +189,7 @@ def load_image(image: Any, max_pixels: int = MAX_PIXELS) -> Any:
         return _open_image_file(Path(image), max_pixels)
     if isinstance(image, Image.Image):
         _check_size(image.size, max_pixels, "image")
-        return image.convert("RGB")
+        return _on_white(image)
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu().numpy()
     if isinstance(image, np.ndarray):
@@ -223,7 +224,18 @@ def _open_image_file(path: Path, max_pixels: int) -> Any:
             handle.load()
         except (OSError, SyntaxError, ValueError) as error:  # truncated or corrupt pixel data
             raise PromptError(f"{path}: cannot decode the image ({error}); re-export it") from None
-        return handle.convert("RGB")
+        return _on_white(handle)
+
+
+def _on_white(image: Any) -> Any:
+    """An RGB copy of a PIL image, its transparent parts (RGBA, LA, a palette with transparency)
+    composited onto white."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return image.convert("RGB")
 
 
 def _check_size(size: tuple[int, int], max_pixels: int, name: str) -> None:
@@ -253,7 +265,7 @@ def _array_to_image(array: np.ndarray, max_pixels: int) -> Any:
             raise PromptError("image array contains NaN or infinite values")
         scale = 255.0 if values.max() <= 1.0 else 1.0
         array = np.clip(values * scale, 0, 255).round().astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
+    return _on_white(Image.fromarray(np.ascontiguousarray(array)))
 
 
 # -- encoders -------------------------------------------------------------------------------------

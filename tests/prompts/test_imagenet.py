@@ -82,7 +82,33 @@ def test_bad_images(encoder, tmp_path):
         encoder.encode([str(tmp_path / "none.png")])
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
-    with pytest.raises(PromptError, match="cannot read the image"):
+    with pytest.raises(PromptError, match="not an image Pillow can read"):
         encoder.encode([str(broken)])
-    with pytest.raises(PromptError, match="must be a path"):
+    with pytest.raises(PromptError, match="unsupported image prompt of type int"):
         encoder.encode([42])
+    with pytest.raises(PromptError, match="empty image"):
+        encoder.encode([np.zeros((0, 0, 3), np.uint8)])
+    with pytest.raises(PromptError, match="NaN"):
+        encoder.encode([np.full((8, 8, 3), np.nan)])
+    with pytest.raises(PromptError, match=r"shape \(1, 2, 8, 8, 3\); expected \(height, width"):
+        encoder.encode([np.zeros((1, 2, 8, 8, 3), np.uint8)])
+
+
+def test_every_array_form_of_a_picture_is_the_same_picture(encoder):
+    """Channels first, 0-255 floats and 0-1 floats, a tensor, and a transparent stamp on white."""
+    from PIL import Image
+
+    pixels = np.array(Image.open(HOPPER).convert("RGB"))
+    forms = [pixels.transpose(2, 0, 1), pixels.astype(np.float64), pixels / 255.0, torch.from_numpy(pixels)]
+    reference, *others = encoder.encode([pixels, *forms])
+    for other in others:
+        torch.testing.assert_close(other, reference, atol=2e-3, rtol=0)
+    # a picture with a transparent hole shows white there, not black
+    hole = tuple(slice(n // 2 - n // 5, n // 2 + n // 5) for n in pixels.shape[:2])
+    stamp = np.concatenate([pixels, np.full(pixels.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    stamp[hole] = 0
+    on_white, on_black = pixels.copy(), pixels.copy()
+    on_white[hole], on_black[hole] = 255, 0
+    rgba, white, black = encoder.encode([stamp, on_white, on_black])
+    torch.testing.assert_close(rgba, white)
+    assert float((rgba - black).abs().max()) > 1e-3
