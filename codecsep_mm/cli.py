@@ -10,6 +10,7 @@ import dataclasses
 import glob
 import importlib
 import json
+import math
 import os
 import re
 import sys
@@ -222,9 +223,12 @@ def _input_lufs(text: str) -> float | str:
 
 
 def _chunk_seconds(text: str):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text}: give a number of seconds >= 0 (0: the whole file at once)")
     return value
 
 

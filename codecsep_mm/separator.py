@@ -7,6 +7,7 @@ Axes: ``n`` prompts (stems), ``b`` signals (mixtures x channels, folded), ``d`` 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -46,6 +47,17 @@ def limited_gain(gain_db: float) -> float:
     return float(10 ** (min(max(gain_db, -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB) / 20))
 
 
+def check_chunk_seconds(value: Any) -> float | None:
+    """``value`` if it is a chunk length: ``None`` (the whole input at once) or a finite number of
+    seconds above 0; else a one-line :class:`ConfigError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) < math.inf:
+        raise ConfigError(f"chunk_seconds is {value!r}; give a number of seconds above 0, or None "
+                          "for the whole input at once")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class SeparationSettings:
     """How a separator runs: how long inputs are cut into chunks (seconds of audio), and the mask floor.
@@ -83,6 +95,10 @@ class SeparationSettings:
     mask_power: float = 1.0
 
     def __post_init__(self) -> None:
+        check_chunk_seconds(self.chunk_seconds)
+        for name in ("overlap_seconds", "context_seconds"):
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"{name} is {getattr(self, name)}; it must be a number of seconds >= 0")
         if not 0.0 <= self.mask_floor < 1.0:
             raise ConfigError(f"mask_floor is {self.mask_floor}; it must be at least 0 and below 1 (0: off)")
         if not MASK_POWER_RANGE[0] <= self.mask_power <= MASK_POWER_RANGE[1]:
@@ -449,7 +465,7 @@ class Separator(nn.Module):
 
     def _plan(self, n_frames: int, chunk_seconds) -> list:
         settings = self.settings
-        chunk = settings.chunk_seconds if chunk_seconds == "default" else chunk_seconds
+        chunk = settings.chunk_seconds if chunk_seconds == "default" else check_chunk_seconds(chunk_seconds)
         chunk_frames = self._frames(chunk)
         overlap = self._frames(settings.overlap_seconds) or 0
         context = self._frames(settings.context_seconds) or 0

@@ -135,6 +135,17 @@ def test_a_mask_power_from_the_command_line(capsys, wav_file, tmp_path):
     assert not (tmp_path / "bad").exists() and digest(wav_file) == before
 
 
+def test_a_chunk_length_that_is_not_a_number_of_seconds_is_refused(capsys, wav_file, tmp_path):
+    base = ["separate", wav_file, "--text", "speech"]
+    before = digest(wav_file)
+    for bad in ("nan", "inf", "-1", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in [*base, "--chunk-seconds", bad, "-o", tmp_path / "bad"]])
+        assert exit_info.value.code == 2
+        assert f"{bad}: give a number of seconds >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() and digest(wav_file) == before
+
+
 def test_the_input_loudness_from_the_command_line(capsys, wav_file, tmp_path):
     base = ["separate", wav_file, "--text", "speech"]
     outputs = {}

@@ -112,6 +112,18 @@ def test_a_mask_power_raises_each_mask_before_the_floor(tmp_path):
             SeparationSettings(mask_power=bad)
 
 
+def test_a_chunk_length_must_be_a_finite_number_of_seconds(sep):
+    for bad in (float("nan"), float("inf"), 0.0, -2.0, "5", True):
+        with pytest.raises(ConfigError, match="chunk_seconds is .*give a number of seconds above 0"):
+            sep.separate(tone_mix(0.5), ["a"], chunk_seconds=bad)
+        with pytest.raises(ConfigError, match="chunk_seconds is"):
+            SeparationSettings(chunk_seconds=bad)
+    for name in ("overlap_seconds", "context_seconds"):
+        with pytest.raises(ConfigError, match=f"{name} is nan"):
+            SeparationSettings(**{name: float("nan")})
+    assert sep.separate(tone_mix(0.5), ["a"], chunk_seconds=None).stems.shape[-1] == 8000
+
+
 def test_input_loudness_makes_wave_mode_separate_every_level_alike(tmp_path, monkeypatch):
     own = Separator.from_pretrained("tiny")  # its settings change below
     wav = tone_mix(2.0, seed=2)
