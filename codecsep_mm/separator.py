@@ -187,6 +187,9 @@ class SeparationResult:
         if isinstance(key, str):
             if key == "residual" and self.residual is not None:
                 return self.residual
+            if key not in self.labels:
+                names = self.labels + (["residual"] if self.residual is not None else [])
+                raise KeyError(f"no stem {key!r}; this result has {', '.join(map(repr, names))}")
             key = self.labels.index(key)
         return self.stems[key]
 

@@ -41,6 +41,9 @@ def test_shapes_follow_the_input(sep):
     result = sep.separate(batch, ["a", "b", "c"], residual=True)
     assert result.stems.shape == (3, 2, 2, 16000) and result.residual.shape == (2, 2, 16000)
     assert [label for label, _ in result.items()] == ["a", "b", "c", "residual"]
+    assert np.array_equal(result["b"], result.stems[1])
+    with pytest.raises(KeyError, match="no stem 'music'; this result has 'a', 'b', 'c', 'residual'"):
+        result["music"]
 
 
 def test_stereo_channels_are_processed_independently(sep):

@@ -81,3 +81,17 @@ def test_its_audio_queries_take_integer_pcm_and_refuse_a_wrong_rate(starter):
         encoder.encode([(clip, 0)])
     with pytest.raises(AudioInputError, match="audio query: samples are booleans"):
         encoder.encode([clip > 0])
+
+
+def test_a_too_short_audio_query_is_named_with_how_long_it_must_be(starter, tmp_path):
+    import soundfile as sf
+
+    from codecsep_mm.errors import PromptError
+
+    encoder = starter.encoders["audio"]
+    path = tmp_path / "click.wav"
+    sf.write(path, np.full(10, 0.1), 16000)
+    with pytest.raises(PromptError, match=r"click.wav: only 0.001 s long; an audio query needs at least 0.032 s"):
+        encoder.encode([str(path)])
+    with pytest.raises(PromptError, match=r"^audio query: only 0.010 s long"):
+        encoder.encode([(np.full(480, 0.1), 48000)])

@@ -165,18 +165,21 @@ class StarterAudioEncoder:
             resample,
         )
 
+        name = "audio query"
         if isinstance(clip, (str, os.PathLike)):
             wav, rate = load_audio(clip)
+            name = str(clip)
         elif isinstance(clip, tuple) and len(clip) == 2:
             wav = as_channels_first(clip[0], "audio query")
             rate = self.config.sample_rate if clip[1] is None else check_sample_rate(clip[1], "audio query")
         else:
             wav, rate = as_channels_first(clip, "audio query"), self.config.sample_rate
-        check_waveform(wav, name="audio query")
+        check_waveform(wav, name=name)
         mono = resample(wav, rate, self.config.sample_rate).mean(axis=0)
         if len(mono) < self.config.n_fft:
-            raise PromptError(f"an audio query needs at least {self.config.n_fft} samples at "
-                              f"{self.config.sample_rate} Hz")
+            shortest = self.config.n_fft / self.config.sample_rate
+            raise PromptError(f"{name}: only {wav.shape[-1] / rate:.3f} s long; an audio query needs at "
+                              f"least {shortest:.3f} s of the sound")
         return mono.astype(np.float32)
 
 
