@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=_positive, default=None, metavar="N", help="only the first N mixtures")
     p.add_argument("--kinds", default=",".join(("class", "label", "caption", "audio", "image")),
                    help="prompt kinds to score, comma-separated (class,label,caption,audio,image)")
-    p.add_argument("--chunk-seconds", type=float, default=10.0, help="scoring chunk length (paper: 10)")
+    p.add_argument("--chunk-seconds", type=_scoring_seconds, default=10.0, metavar="S",
+                   help="scoring chunk length in seconds (paper: 10)")
     p.add_argument("--window-seconds", type=_window, default=None, metavar="SECONDS",
                    help="separate in windows of this length (chunk plus context), instead of the "
                         "model's own separation settings")
@@ -67,15 +69,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _scoring_seconds(text: str) -> float:
+    value = _number(text)
+    if not 0.0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text}: give a scoring chunk length above 0 seconds (paper: 10)")
+    return value
+
+
 def _window(text: str) -> float:
-    value = float(text)
-    if not value >= 0.5:
-        raise argparse.ArgumentTypeError(f"{text}: a window must be at least 0.5 seconds")
+    value = _number(text)
+    if not 0.5 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text}: give a window of at least 0.5 seconds")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text}: give a whole number of mixtures, at least 1")
     return value

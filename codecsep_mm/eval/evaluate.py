@@ -22,6 +22,7 @@ the codes' resynthesis (``decode_codes(encode_codes(source))``), which the quant
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,11 @@ def evaluate(
     the module docstring)."""
     from codecsep_mm.errors import ConfigError
 
+    if not kinds:
+        raise ConfigError(f"no prompt kinds to score; give one or more of {list(PROMPT_KINDS)}")
+    if not 0.0 < float(chunk_seconds) < math.inf:
+        raise ConfigError(f"chunk_seconds is {chunk_seconds}; give a scoring chunk length above 0 seconds "
+                          "(paper: 10)")
     unknown = [k for k in kinds if k not in PROMPT_KINDS]
     if unknown:
         raise ConfigError(f"unknown prompt kinds {unknown}; valid: {list(PROMPT_KINDS)}")

@@ -17,6 +17,7 @@ import torch
 from codecsep_mm.cli import main
 from codecsep_mm.data.manifest import read_mixtures
 from codecsep_mm.data.synthetic import SyntheticBank
+from codecsep_mm.errors import ConfigError
 from codecsep_mm.eval.evaluate import evaluate
 from codecsep_mm.eval.metrics import score, si_sdr
 from codecsep_mm.separator import Separator
@@ -159,10 +160,32 @@ def test_eval_separates_in_the_windows_asked_for(tmp_path, mixtures, capsys):
     rows = {r["id"]: r["si_sdr"] for r in json.loads((out / "results.json").read_text())["rows"]}
     default_rows = {r["id"]: r["si_sdr"] for r in json.loads((default / "results.json").read_text())["rows"]}
     assert rows.keys() == default_rows.keys() and rows != default_rows  # 1 s mixtures: one window vs four
-    with pytest.raises(SystemExit) as exit_info:
-        main(["eval", "--manifest", str(mixtures), "--window-seconds", "0.1"])
-    assert exit_info.value.code == 2
-    assert "a window must be at least 0.5 seconds" in capsys.readouterr().err
+    for bad in ("0.1", "inf", "nan", "long"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", "--manifest", str(mixtures), "--window-seconds", bad])
+        assert exit_info.value.code == 2
+        assert f"{bad}: give a window of at least 0.5 seconds" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_scoring_chunk_limit_or_kind_list_it_cannot_use(tmp_path, mixtures, capsys):
+    out = tmp_path / "report"
+    for option, bad, message in (("--chunk-seconds", "0", "give a scoring chunk length above 0 seconds"),
+                                 ("--chunk-seconds", "nan", "give a scoring chunk length above 0 seconds"),
+                                 ("--chunk-seconds", "-1", "give a scoring chunk length above 0 seconds"),
+                                 ("--chunk-seconds", "ten", "give a scoring chunk length above 0 seconds"),
+                                 ("--limit", "0", "give a whole number of mixtures, at least 1"),
+                                 ("--limit", "2.5", "give a whole number of mixtures, at least 1")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", "--manifest", str(mixtures), option, bad, "--out", str(out)])
+        assert exit_info.value.code == 2
+        assert f"{bad}: {message}" in capsys.readouterr().err
+    assert main(["eval", "--manifest", str(mixtures), "--kinds", " , ", "--out", str(out)]) == 2
+    assert "no prompt kinds to score" in capsys.readouterr().err
+    assert not out.exists()
+    separator = Separator.from_pretrained("tiny")
+    for chunk in (0.0, float("nan"), float("inf"), -10.0):
+        with pytest.raises(ConfigError, match="chunk_seconds is .*above 0 seconds"):
+            evaluate(separator, read_mixtures(mixtures), kinds=["class"], chunk_seconds=chunk)
 
 
 def test_eval_scores_code_stream_mode_on_the_decoded_stems(tmp_path, mixtures, capsys):
