@@ -98,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profile", help="parameters, GMACs per second, real-time factor, memory")
     _model_args(p)
-    p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--prompts", type=int, default=1)
+    p.add_argument("--seconds", type=float, default=10.0, help="input length to time (0.1 to 3600)")
+    p.add_argument("--prompts", type=int, default=1, help="prompts per call (1 to 64)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_profile)
 
@@ -420,8 +420,9 @@ def cmd_models(args) -> int:
 
 
 def cmd_profile(args) -> int:
-    from codecsep_mm.eval.profile import profile_separator
+    from codecsep_mm.eval.profile import check_profile_size, profile_separator
 
+    check_profile_size(args.seconds, args.prompts)  # before the model loads
     separator = _load(args)
     result = profile_separator(separator, args.model, seconds=args.seconds, n_prompts=args.prompts)
     print(json.dumps(result.to_dict(), indent=2) if args.json else result.to_markdown())

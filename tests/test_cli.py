@@ -170,6 +170,14 @@ def test_models_and_profile(capsys):
     report = json.loads(out)
     assert code == 0 and report["totals"]["code-stream mode"] < report["totals"]["wave mode"]
     assert report["rtf"]["wave mode"] > 0 and report["peak_memory_mb"] > 0
+    for option, bad, message in (("--seconds", "0", "profile length 0.0 s; give 0.1 to 3600 seconds"),
+                                 ("--seconds", "-1", "give 0.1 to 3600 seconds"),
+                                 ("--seconds", "nan", "give 0.1 to 3600 seconds"),
+                                 ("--seconds", "1e9", "give 0.1 to 3600 seconds"),
+                                 ("--prompts", "0", "0 prompts; give a whole number from 1 to 64"),
+                                 ("--prompts", "1000", "give a whole number from 1 to 64")):
+        code, out, err = run(capsys, "profile", "--model", "tiny", option, bad)
+        assert code == 2 and not out and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_slugify():

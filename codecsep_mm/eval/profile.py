@@ -17,6 +17,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 PAPER_CODE_STREAM_GMACS = 1.35
+PROFILE_SECONDS = (0.1, 3600.0)  # the input lengths a profile may time
+PROFILE_PROMPTS = (1, 64)
 
 
 def _cpu_attention_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
@@ -87,6 +89,7 @@ def profile_separator(
     time_runs: bool = True,
 ) -> Profile:
     """Count MACs per component on one second of audio and time both modes on ``seconds``."""
+    check_profile_size(seconds, n_prompts)
     codec, masker = separator.codec, separator.masker
     masker.requires_grad_(False)
     device = separator.device
@@ -138,6 +141,19 @@ def profile_separator(
         result.rtf = time_modes(separator, seconds, n_prompts)
         result.peak_memory_mb = peak_memory_mb(device)
     return result
+
+
+def check_profile_size(seconds: float, n_prompts: int) -> None:
+    """A one-line :class:`ConfigError` unless ``seconds`` and ``n_prompts`` are in the ranges a profile
+    takes (:data:`PROFILE_SECONDS`, :data:`PROFILE_PROMPTS`)."""
+    from codecsep_mm.errors import ConfigError
+
+    low, high = PROFILE_SECONDS
+    if not low <= float(seconds) <= high:
+        raise ConfigError(f"profile length {seconds} s; give {low:g} to {high:g} seconds of input")
+    low_n, high_n = PROFILE_PROMPTS
+    if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or not low_n <= n_prompts <= high_n:
+        raise ConfigError(f"{n_prompts} prompts; give a whole number from {low_n} to {high_n}")
 
 
 def time_modes(separator, seconds: float, n_prompts: int = 1) -> dict[str, float]:
