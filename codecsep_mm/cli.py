@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codecsep_mm.defaults import DEFAULT_MODEL
-from codecsep_mm.errors import CodecSepError, OutputPathError
+from codecsep_mm.errors import CodecSepError, ConfigError, OutputPathError
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus"}
 EXIT_USER_ERROR = 2
@@ -430,7 +430,6 @@ def cmd_profile(args) -> int:
 
 
 def cmd_fit_projection(args) -> int:
-    import numpy as np
     import torch
 
     from codecsep_mm import prompts
@@ -445,14 +444,31 @@ def cmd_fit_projection(args) -> int:
         captions = [line.strip() for line in path.read_text().splitlines() if line.strip()]
         projection = fit_text_bridge(source, target, captions, ridge=args.ridge)
     elif args.source_embeddings and args.target_embeddings:
-        x = torch.from_numpy(np.load(args.source_embeddings, allow_pickle=False)).float()
-        y = torch.from_numpy(np.load(args.target_embeddings, allow_pickle=False)).float()
+        x, y = (torch.from_numpy(_npy_array(path)).float() for path in (args.source_embeddings,
+                                                                        args.target_embeddings))
         projection = LinearProjection.fit(x, y, source.space, target.space, ridge=args.ridge)
     else:
         raise OutputPathError("give --captions FILE, or --source-embeddings and --target-embeddings")
     out = projection.save(args.out)
     print(f"{source.space} -> {target.space}: {projection.in_dim}x{projection.out_dim} saved to {out}")
     return 0
+
+
+def _npy_array(path: str):
+    """The numeric array in a ``.npy`` file; a one-line error for anything else."""
+    import numpy as np
+
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: no such embeddings file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise ConfigError(f"{path}: not an array saved by numpy.save (.npy); save the embeddings "
+                              "with numpy.save") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        raise ConfigError(f"{path}: holds {getattr(array, 'dtype', type(array).__name__)}, not numbers; "
+                              "save float embeddings (rows, dims) with numpy.save")
+    return array
 
 
 def _options(pairs: Sequence[str]) -> dict:

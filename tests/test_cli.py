@@ -324,3 +324,31 @@ def test_fit_projection_from_captions(capsys, tmp_path):
     from codecsep_mm.prompts.projection import LinearProjection
 
     assert LinearProjection.load(tmp_path / "proj").weight.shape == (32, 64)
+
+
+def test_fit_projection_refuses_what_it_cannot_fit(capsys, tmp_path):
+    base = ["fit-projection", "--source", "hash-text", "--target", "hash-text", "-o", tmp_path / "proj"]
+    one = tmp_path / "one.txt"
+    one.write_text("a dog barking\n\n")
+    good = tmp_path / "good.txt"
+    good.write_text("\n".join(f"sound number {i}" for i in range(10)))
+    pickled, text, words = tmp_path / "pickled.npy", tmp_path / "text.npy", tmp_path / "words.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    text.write_text("not an array")
+    np.save(words, np.array(["a", "b"]))
+    np.save(tmp_path / "x.npy", np.ones((4, 3)))
+    cases = [
+        (["--captions", one], "a text bridge is fitted on at least 2 captions, got 1"),
+        (["--captions", good, "--ridge", "-1"], "ridge is -1.0; give a penalty >= 0"),
+        (["--captions", good, "--ridge", "nan"], "ridge is nan"),
+        (["--source-embeddings", pickled, "--target-embeddings", tmp_path / "x.npy"],
+         "pickled.npy: not an array saved by numpy.save (.npy)"),
+        (["--source-embeddings", text, "--target-embeddings", tmp_path / "x.npy"], "text.npy: not an array"),
+        (["--source-embeddings", words, "--target-embeddings", tmp_path / "x.npy"], "words.npy: holds <U1, not numbers"),
+        (["--source-embeddings", tmp_path / "missing.npy", "--target-embeddings", tmp_path / "x.npy"],
+         "missing.npy: no such embeddings file"),
+    ]
+    for extra, message in cases:
+        code, out, err = run(capsys, *base, *extra)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (extra, err)
+    assert not (tmp_path / "proj").exists()

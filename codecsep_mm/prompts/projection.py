@@ -13,6 +13,7 @@ Every projection maps ``(b, d_in)`` -> ``(b, d_out)`` and L2-normalises its outp
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +73,13 @@ class LinearProjection:
         ridge: float = 1e-2,
     ) -> LinearProjection:
         """Least squares with an L2 penalty on paired rows ``source (n, d_in)``, ``target (n, d_out)``."""
+        if source.ndim != 2 or target.ndim != 2:
+            raise ConfigError(f"paired embeddings must be 2-D (rows, dims), got shapes {tuple(source.shape)} "
+                              f"and {tuple(target.shape)}")
+        if not 0.0 <= ridge < math.inf:
+            raise ConfigError(f"ridge is {ridge}; give a penalty >= 0 (default 0.01)")
+        if not (torch.isfinite(source).all() and torch.isfinite(target).all()):
+            raise ConfigError("paired embeddings contain NaN or infinite values; embed them again")
         if source.shape[0] != target.shape[0] or source.shape[0] < 2:
             raise ConfigError(
                 f"need the same number (>= 2) of paired embeddings, got {source.shape[0]} and "
@@ -115,6 +123,9 @@ def fit_text_bridge(source_text, target_text, captions: Sequence[str], ridge: fl
     CLIP text's space) to reach the target space (e.g. CLAP text) without paired images and sounds.
     """
     captions = list(captions)
+    if len(captions) < 2:
+        raise ConfigError(f"a text bridge is fitted on at least 2 captions, got {len(captions)}; give "
+                          "one caption per line (hundreds fit better)")
     return LinearProjection.fit(
         source_text.encode(captions), target_text.encode(captions), source_text.space, target_text.space, ridge
     )
