@@ -157,6 +157,9 @@ def model_status(name: str) -> dict[str, Any]:
 
 
 def check_config(config: dict[str, Any], where: str = "config.json") -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise ConfigError(f"{where}: holds a JSON {type(config).__name__}, not an object of model settings; "
+                          "write it with save_pretrained")
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown}; valid keys: {list(CONFIG_KEYS)}")
@@ -256,23 +259,44 @@ def _build(config, random_weights=False, seed=None, download=False, masker_state
             masker.load_state_dict(masker_state, strict=True)
         except RuntimeError as error:
             raise ConfigError(
-                f"masker weights do not fit the architecture in config.json: "
-                f"{str(error).splitlines()[0]}"
+                f"masker weights do not fit the architecture in config.json: {state_dict_mismatch(error)}"
             ) from None
     settings = SeparationSettings.from_dict(config.get("separation", {}))
     return Separator(codec, masker.eval(), encoder, space, settings, config=config)
 
 
-def _load_directory(directory: Path, download: bool = False):
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``; a one-line :class:`ConfigError` if it is not JSON text."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: invalid JSON ({error})") from None
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file; a one-line :class:`ConfigError` if it is not one."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as error:
+        raise ConfigError(f"{path}: not a readable safetensors file ({error}); copy it again, or write "
+                          "the model again with save_pretrained") from None
+
+
+def state_dict_mismatch(error: RuntimeError) -> str:
+    """The first detail of ``load_state_dict``'s error (a missing key or a size mismatch), on one line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = lines[1] if len(lines) > 1 else lines[0] if lines else "weights do not match"
+    return detail if len(detail) <= 300 else detail[:297] + "..."
+
+
+def _load_directory(directory: Path, download: bool = False):
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise WeightsNotFoundError(f"{directory}: no config.json; not a codecsep-mm model folder")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{config_path}: invalid JSON ({error})") from None
+    config = read_json(config_path)
     check_config(config, str(config_path))
     masker_path = directory / MASKER_FILE
     if not masker_path.is_file():
@@ -280,7 +304,7 @@ def _load_directory(directory: Path, download: bool = False):
     codec = None
     if "preset" not in config["codec"]:
         codec = _load_stored_codec(directory, config["codec"])
-    separator = _build(config, masker_state=load_file(str(masker_path)), codec=codec, download=download)
+    separator = _build(config, masker_state=read_weights(masker_path), codec=codec, download=download)
     add_prompt_encoders(separator, config.get("prompt_encoders", []), directory)
     return separator
 
@@ -356,8 +380,6 @@ def _slug(text: str) -> str:
 
 
 def _load_stored_codec(directory: Path, spec: dict[str, Any]):
-    from safetensors.torch import load_file
-
     from codecsep_mm.codecs.dac_backend import DACCodec, build_dac
 
     path = directory / spec.get("weights", CODEC_FILE)
@@ -368,9 +390,9 @@ def _load_stored_codec(directory: Path, spec: dict[str, Any]):
 
     remove_weight_norm(model)
     try:
-        model.load_state_dict(load_file(str(path)), strict=True)
+        model.load_state_dict(read_weights(path), strict=True)
     except RuntimeError as error:
-        raise ConfigError(f"{path}: does not fit dac_kwargs: {str(error).splitlines()[0]}") from None
+        raise ConfigError(f"{path}: does not fit dac_kwargs: {state_dict_mismatch(error)}") from None
     return DACCodec(model.eval(), spec.get("name", "custom"), fold_weight_norm=False)
 
 

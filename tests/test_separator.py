@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from conftest import tone_mix
 
+import codecsep_mm
 from codecsep_mm import Separator
 from codecsep_mm.audio import loudness_lufs
 from codecsep_mm.errors import (
@@ -468,3 +471,51 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_broken_model_folder_gets_a_one_line_error_that_names_the_file(tmp_path, capsys):
+    import shutil
+
+    from codecsep_mm.cli import main
+    from codecsep_mm.errors import CodecSepError
+    from codecsep_mm.prompts import create
+
+    good = tmp_path / "good"
+    Separator.from_pretrained("tiny").save_pretrained(good)
+
+    def broken(name, change):
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        change(folder)
+        return folder
+
+    def wider(folder):
+        config = json.loads((folder / "config.json").read_text())
+        config["masker"]["ffn_dim"] *= 2
+        (folder / "config.json").write_text(json.dumps(config))
+
+    weights = (good / "masker.safetensors").read_bytes()
+    cases = {
+        broken("cut", lambda f: (f / "masker.safetensors").write_bytes(weights[:100])):
+            "masker.safetensors: not a readable safetensors file",
+        broken("list", lambda f: (f / "config.json").write_text("[1, 2]")):
+            "config.json: holds a JSON list, not an object of model settings",
+        broken("latin1", lambda f: (f / "config.json").write_bytes(b'{"name": "caf\xe9"}')):
+            "config.json: invalid JSON",
+        broken("wider", wider): "masker weights do not fit the architecture in config.json: size mismatch for",
+    }
+    for folder, message in cases.items():
+        with pytest.raises(CodecSepError, match=message):
+            Separator.from_pretrained(folder)
+        wav = tmp_path / "mix.wav"
+        sf.write(wav, tone_mix(0.5)[0], 16000)
+        out = tmp_path / f"out-{folder.name}"
+        assert main(["separate", str(wav), "--text", "a", "--model", str(folder), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message.split(":")[-1].strip() in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
+    audio = tmp_path / "audio-encoder"
+    shutil.copytree(Path(codecsep_mm.__file__).parent / "pretrained/starter-16k/encoders/starter-audio/best", audio)
+    (audio / "audio_encoder.safetensors").write_bytes(b"\x00" * 12)
+    with pytest.raises(ConfigError, match="audio_encoder.safetensors: not a readable safetensors file"):
+        create("starter-audio", weights=str(audio))

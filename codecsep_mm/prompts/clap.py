@@ -175,9 +175,9 @@ def load_clap_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+        from codecsep_mm.models import read_weights
 
-        checkpoint: Any = load_file(str(path))
+        checkpoint: Any = read_weights(path)
     else:
         checkpoint = _torch_load_weights(path)
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):

@@ -244,13 +244,14 @@ def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.T
 def _load(directory: str | os.PathLike, kind: str, filename: str, tensor_names: set[str],
           keys: set[str], optional: frozenset[str] = frozenset()) -> tuple[dict, dict[str, torch.Tensor]]:
     """Read and check a folder written by :func:`_save` (``optional`` tensors may be absent)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     directory = Path(directory)
     try:
         config = json.loads((directory / "config.json").read_text())
         tensors = load_file(str(directory / filename))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SafetensorError) as error:
         raise ConfigError(f"{directory}: not a saved {kind} projection ({error})") from None
     if set(config) - keys or config.get("type") != kind or not tensor_names <= set(tensors) <= tensor_names | optional:
         raise ConfigError(f"{directory}: unexpected {kind} projection contents; valid keys: {sorted(keys)}")

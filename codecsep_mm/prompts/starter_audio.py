@@ -107,17 +107,17 @@ class StarterAudioEncoder:
     modality = "audio"
 
     def __init__(self, weights: str | os.PathLike, device: str = "cpu"):
-        from safetensors.torch import load_file
+        from codecsep_mm.models import read_json, read_weights, state_dict_mismatch
 
         folder = Path(weights)
         if not (folder / CONFIG_FILE).is_file() or not (folder / WEIGHTS_FILE).is_file():
             raise WeightsNotFoundError(f"{folder}: no trained audio encoder ({CONFIG_FILE} + {WEIGHTS_FILE})")
-        self.config = AudioEmbedderConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+        self.config = AudioEmbedderConfig.from_dict(read_json(folder / CONFIG_FILE))
         self.model = AudioEmbedder(self.config)
         try:
-            self.model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
+            self.model.load_state_dict(read_weights(folder / WEIGHTS_FILE), strict=True)
         except RuntimeError as error:
-            raise ConfigError(f"{folder}: weights do not fit {CONFIG_FILE}: {str(error).splitlines()[0]}") from None
+            raise ConfigError(f"{folder}: weights do not fit {CONFIG_FILE}: {state_dict_mismatch(error)}") from None
         self.device = torch.device(device)
         self.model.to(self.device).eval()
         self.name = "starter-audio"
