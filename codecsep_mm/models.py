@@ -261,7 +261,10 @@ def _build(config, random_weights=False, seed=None, download=False, masker_state
             raise ConfigError(
                 f"masker weights do not fit the architecture in config.json: {state_dict_mismatch(error)}"
             ) from None
-    settings = SeparationSettings.from_dict(config.get("separation", {}))
+    try:
+        settings = SeparationSettings.from_dict(config.get("separation", {}))
+    except ConfigError as error:
+        raise ConfigError(f"config.json, separation: {error}") from None
     return Separator(codec, masker.eval(), encoder, space, settings, config=config)
 
 

@@ -503,6 +503,9 @@ def test_a_broken_model_folder_gets_a_one_line_error_that_names_the_file(tmp_pat
         broken("latin1", lambda f: (f / "config.json").write_bytes(b'{"name": "caf\xe9"}')):
             "config.json: invalid JSON",
         broken("wider", wider): "masker weights do not fit the architecture in config.json: size mismatch for",
+        broken("chunk", lambda f: f.joinpath("config.json").write_text(
+            f.joinpath("config.json").read_text().replace('"chunk_seconds": 10.0', '"chunk_seconds": "x"'))):
+            "config.json, separation: chunk_seconds is 'x'",
     }
     for folder, message in cases.items():
         with pytest.raises(CodecSepError, match=message):
