@@ -113,8 +113,14 @@ class MixingConfig:
                 raise ConfigError(f"prompt_fields key {key!r}; valid: ['class', 'label', 'caption']")
             if "{}" not in "".join(self.templates.get(key, ["{}"])):
                 raise ConfigError(f"templates for {key!r} need a '{{}}' placeholder")
-        if self.crop_seconds < 0.5:
+        if not 0.5 <= self.crop_seconds < math.inf:
             raise ConfigError("crop_seconds must be at least 0.5 (loudness needs 400 ms blocks)")
+        levels = {"mixture_lufs": (self.mixture_lufs, -70.0, 0.0), "peak_db": (self.peak_db, -60.0, 0.0),
+                  "gain_db": (self.gain_db, 0.0, 40.0),
+                  **{f"loudness_lufs.{c}": (v, -70.0, 0.0) for c, v in self.loudness_lufs.items()}}
+        for key, (value, low, high) in levels.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ConfigError(f"mixing {key} is {value!r}; give {low:g} to {high:g} dB")
         if not 0.0 <= self.audio_query_prob <= 1.0:
             raise ConfigError("audio_query_prob must be between 0 and 1")
         if self.audio_query_from not in AUDIO_QUERY_SOURCES:

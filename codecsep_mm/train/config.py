@@ -14,6 +14,7 @@ Paths in a config are relative to the current directory.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -81,6 +82,19 @@ class OptimSpec:
     plateau_factor: float = 0.5
     plateau_patience: int = 2
     warmup_steps: int = 0
+
+    def __post_init__(self) -> None:
+        checks = (("lr", 0.0 < self.lr < math.inf, "a learning rate above 0 (e.g. 1.5e-4)"),
+                  ("weight_decay", 0.0 <= self.weight_decay < math.inf, "a weight decay >= 0"),
+                  ("grad_clip", 0.0 < self.grad_clip < math.inf, "a gradient-norm limit above 0"),
+                  ("plateau_factor", 0.0 < self.plateau_factor < 1.0, "a factor above 0 and below 1"),
+                  ("plateau_patience", self.plateau_patience >= 0, "a number of validations >= 0"),
+                  ("warmup_steps", self.warmup_steps >= 0, "a number of steps >= 0 (0: no warm-up)"),
+                  ("betas", len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas),
+                   "two numbers from 0 to below 1 (AdamW's, e.g. [0.8, 0.99])"))
+        for key, ok, what in checks:
+            if not ok:
+                raise ConfigError(f"optim.{key} is {getattr(self, key)}; give {what}")
 
 
 @dataclass(frozen=True)

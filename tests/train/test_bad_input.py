@@ -54,7 +54,30 @@ def test_every_trainer_checks_its_config_before_it_starts(tmp_path, capsys, comm
     assert "run.steps must be at least" in _error(capsys)
     assert main([command, str(config), "--set", "data.synthetic=true", "--set", "run.log_every=0"]) == 2
     assert "run.log_every must be at least 1" in _error(capsys)
+    for key, value, message in (("optim.lr", "nan", "optim.lr is nan; give a learning rate above 0"),
+                                ("optim.lr", "-1", "optim.lr is -1; give a learning rate above 0"),
+                                ("optim.warmup_steps", "-5", "optim.warmup_steps is -5; give a number of steps"),
+                                ("optim.betas", "[0.9, 1.5]", "optim.betas is (0.9, 1.5); give two numbers"),
+                                ("optim.plateau_factor", "1.0", "optim.plateau_factor is 1.0"),
+                                ("optim.grad_clip", "inf", "optim.grad_clip is inf")):
+        assert main([command, str(config), "--set", "data.synthetic=true", "--set", f"{key}={value}"]) == 2
+        assert message in _error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("data.mixing.crop_seconds", "nan", "crop_seconds must be at least 0.5"),
+    ("data.mixing.gain_db", "inf", "mixing gain_db is inf; give 0 to 40 dB"),
+    ("data.mixing.gain_db", "-3", "mixing gain_db is -3; give 0 to 40 dB"),
+    ("data.mixing.mixture_lufs", "10", "mixing mixture_lufs is 10; give -70 to 0 dB"),
+    ("data.mixing.loudness_lufs", "{speech: .nan, music: -24, sfx: -21}", "mixing loudness_lufs.speech is nan"),
+    ("data.mixing.loudness_lufs", "{speech: loud, music: -24, sfx: -21}", "mixing loudness_lufs.speech is 'loud'"),
+])
+def test_a_mixing_level_out_of_range_is_refused_before_training(tmp_path, capsys, key, value, message):
+    out = tmp_path / "run"
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, steps=1), "--set", f"{key}={value}"]) == 2
+    assert message in _error(capsys)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(
