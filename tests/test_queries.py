@@ -57,8 +57,11 @@ def test_combined_query_is_the_normalised_weighted_mean(sep):
 def test_query_errors():
     with pytest.raises(PromptError, match="weights must be > 0"):
         Query.of(Prompt.text("x", weight=0))
-    with pytest.raises(PromptError, match="sample_rate"):
+    with pytest.raises(PromptError, match=r"needs its sample rate: Prompt.audio\(array, sample_rate=...\)"):
         Prompt.audio(np.ones(10))
+    pair = Prompt.audio((np.ones(10), 22050))  # the pair the audio encoders take
+    assert pair.sample_rate == 22050 and isinstance(pair.value, np.ndarray)
+    assert Prompt.audio(("a.wav", "b.wav")).value == ("a.wav", "b.wav")  # several examples
     with pytest.raises(PromptError, match="empty text"):
         Prompt.text("")
 

@@ -12,6 +12,7 @@ Semantics (see docs/prompts.md):
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -51,11 +52,16 @@ class Prompt:
     def audio(
         cls, clip: Any, sample_rate: int | None = None, weight: float = 1.0, encoder: str | None = None
     ) -> Prompt:
-        """An example of the sound: a file path, an array with its ``sample_rate``, or a list of
-        file paths (several examples, averaged by the encoder)."""
+        """An example of the sound: a file path, an array with its ``sample_rate`` (or an
+        ``(array, sample_rate)`` pair, as the audio encoders take it), or a list of file paths
+        (several examples, averaged by the encoder)."""
+        if (sample_rate is None and isinstance(clip, tuple) and len(clip) == 2
+                and not isinstance(clip[0], (str, os.PathLike)) and isinstance(clip[1], numbers.Real)):
+            clip, sample_rate = clip
         paths = clip if isinstance(clip, (list, tuple)) else [clip]
         if sample_rate is None and not all(isinstance(p, (str, os.PathLike)) for p in paths):
-            raise PromptError("an audio query given as an array needs its sample_rate")
+            raise PromptError("an audio query given as an array needs its sample rate: "
+                              "Prompt.audio(array, sample_rate=...)")
         return cls("audio", clip, weight, sample_rate, encoder)
 
     @classmethod
