@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 import tempfile
@@ -399,6 +400,9 @@ def build_demo(
         mask_floor: the mask floor of every model (default: each model's own; the page's
             slider starts at it).
     """
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not 0 < max_seconds < math.inf:
+        raise ConfigError(f"max_seconds is {max_seconds!r}; give the longest mixture the page takes, in "
+                          f"seconds above 0 (default {MAX_SECONDS:g})")
     pool = ModelPool(prompt_encoders, projections, device, loader, imagenet_images, mask_floor)
     pool.get(model)  # fail early on a bad model
     choices = list(dict.fromkeys([model, *(models or _ready_models())]))

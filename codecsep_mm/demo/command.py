@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 
 from codecsep_mm.defaults import DEFAULT_MODEL
@@ -18,20 +20,40 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_DIR",
                    help=f"model selected at start (default: {DEFAULT_MODEL})")
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help="port, 1 to 65535 (default: %(default)s)")
     p.add_argument("--prompt-encoder", action="append", default=[], metavar="NAME",
                    help="add this registered encoder to the models it fits (repeatable)")
     p.add_argument("--projection", action="append", default=[], metavar="DIR",
                    help="a saved projection (from fit-projection) for such an encoder (repeatable)")
     p.add_argument("--no-imagenet-images", action="store_true",
                    help="do not give models without an image encoder the ImageNet one")
-    p.add_argument("--max-seconds", type=float, default=MAX_SECONDS,
+    p.add_argument("--max-seconds", type=_max_seconds, default=MAX_SECONDS,
                    help="longest mixture accepted (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--mask-floor", type=float, default=None, metavar="F",
                    help="mask floor of every model, 0 to 0.5 (default: each model's own; the page's "
                         "slider starts there)")
     p.set_defaults(run=cmd_demo)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text}: give a port number from 1 to 65535")
+    return value
+
+
+def _max_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text}: give the longest mixture in seconds, above 0")
+    return value
 
 
 def cmd_demo(args) -> int:

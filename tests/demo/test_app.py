@@ -321,3 +321,23 @@ def test_cli_demo_refuses_an_unknown_model_on_one_line(capsys):
     assert main(["demo", "--model", "no-such-model", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("codecsep-mm: error: unknown model 'no-such-model'") and err.count("\n") == 1
+
+
+def test_cli_demo_refuses_a_port_or_length_limit_it_cannot_use_on_one_line(capsys):
+    from codecsep_mm.cli import main
+    from codecsep_mm.demo.app import build_demo
+    from codecsep_mm.errors import ConfigError
+
+    for option, bad, message in (("--port", "70000", "70000: give a port number from 1 to 65535"),
+                                 ("--port", "-1", "-1: give a port number from 1 to 65535"),
+                                 ("--port", "http", "http: give a port number"),
+                                 ("--max-seconds", "0", "0: give the longest mixture in seconds, above 0"),
+                                 ("--max-seconds", "nan", "nan: give the longest mixture in seconds"),
+                                 ("--max-seconds", "-5", "-5: give the longest mixture in seconds")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["demo", option, bad])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    with pytest.raises(ConfigError, match="max_seconds is 0; give the longest mixture"):
+        build_demo(model="tiny", max_seconds=0)
