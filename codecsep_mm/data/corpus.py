@@ -55,6 +55,9 @@ TTS_ENGINES = ("espeak", "piper", "both")
 _SAID = re.compile(r'someone saying "([^"]{3,})" in ([A-Za-z ]+)')
 
 
+MAX_SYNTH_HOURS = 1000.0  # the most hours of one synthetic addition a build takes
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     """Options of :func:`build_corpus`.
@@ -93,6 +96,14 @@ class BuildConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     force: bool = False
     limit_per_package: int | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("synth_music_hours", "synth_sfx_hours", "tts_hours"):
+            if not 0.0 <= getattr(self, key) <= MAX_SYNTH_HOURS:
+                raise CorpusError(f"{key} is {getattr(self, key)}; give 0 (none) to {MAX_SYNTH_HOURS:g} hours")
+        if self.limit_per_package is not None and self.limit_per_package < 1:
+            raise CorpusError(f"limit_per_package is {self.limit_per_package}; give at least 1 file per "
+                              "package, or no limit")
 
 
 @dataclass

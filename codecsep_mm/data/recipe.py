@@ -22,6 +22,7 @@ The gains are stored exactly, and ``pcm_sha256`` of the rendered mixture is reco
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from collections.abc import Callable
@@ -60,8 +61,14 @@ class RecipeConfig:
     def __post_init__(self) -> None:
         if self.split not in RECIPE_SPLITS:
             raise CorpusError(f"recipe split {self.split!r}; choose one of {list(RECIPE_SPLITS)}")
-        if self.music_min_seconds < 0:
+        if not 0 <= self.music_min_seconds < math.inf:
             raise CorpusError("music_min_seconds must be 0 (every music recording) or more")
+        if isinstance(self.n_mixtures, bool) or not isinstance(self.n_mixtures, int) or self.n_mixtures < 1:
+            raise CorpusError(f"a recipe of {self.n_mixtures!r} mixtures; give at least 1")
+        if not 1.0 <= self.seconds <= 600.0:
+            raise CorpusError(f"mixtures of {self.seconds} s; give 1 to 600 seconds")
+        if not 0.0 <= self.max_gain_db <= 40.0 or not 0.0 <= self.open_vocabulary_share <= 1.0:
+            raise CorpusError("max_gain_db must be 0 to 40 dB and open_vocabulary_share 0 to 1")
 
 
 def make_recipe(

@@ -189,3 +189,27 @@ def test_a_recipe_can_draw_music_tracks_only(fake_corpus, tmp_path):
     assert meta["recipe"]["music_min_seconds"] == 9.0 and "--music-min-seconds 9" in meta["command"]
     with pytest.raises(CorpusError, match="no music recordings of at least 1000 s"):
         make_recipe(corpus, RecipeConfig(n_mixtures=2, music_min_seconds=1000), log=lambda _: None)
+
+
+def test_cli_data_refuses_sizes_it_cannot_build_before_it_starts(fake_corpus, tmp_path, capsys):
+    from codecsep_mm.cli import main
+
+    out = tmp_path / "corpus"
+    recipe = tmp_path / "recipe.jsonl"
+    cases = [
+        (["build", "--out", str(out), "--synth-music", "-1"], "synth_music_hours is -1.0; give 0 (none) to 1000 hours"),
+        (["build", "--out", str(out), "--tts", "nan"], "tts_hours is nan"),
+        (["build", "--out", str(out), "--synth-sfx", "1e9"], "synth_sfx_hours is 1000000000.0"),
+        (["build", "--out", str(out), "--limit", "0"], "limit_per_package is 0; give at least 1 file"),
+        (["make-recipe", "--corpus", str(fake_corpus), "--out", str(recipe), "--n", "0"],
+         "a recipe of 0 mixtures; give at least 1"),
+        (["make-recipe", "--corpus", str(fake_corpus), "--out", str(recipe), "--seconds", "nan"],
+         "mixtures of nan s; give 1 to 600 seconds"),
+        (["make-recipe", "--corpus", str(fake_corpus), "--out", str(recipe), "--music-min-seconds", "nan"],
+         "music_min_seconds must be 0"),
+    ]
+    for argv, message in cases:
+        assert main(["data", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert not out.exists() and not recipe.exists()
