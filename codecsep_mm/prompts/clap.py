@@ -275,6 +275,7 @@ def build_clap_model(
     network download); here the tower is built from ``roberta_config`` instead, so nothing is
     fetched. Weights come afterwards from a checkpoint.
     """
+    import warnings
     from unittest import mock
 
     from laion_clap.clap_module import model as clap_model
@@ -289,7 +290,10 @@ def build_clap_model(
     config["text_cfg"]["model_type"] = "roberta"
     config["enable_fusion"] = enable_fusion
     config["fusion_type"] = "aff_2d" if enable_fusion else "None"
-    with mock.patch.object(clap_model, "RobertaModel", OfflineRoberta):
+    with mock.patch.object(clap_model, "RobertaModel", OfflineRoberta), warnings.catch_warnings():
+        # HTSAT's window attention calls torch.meshgrid without `indexing` (laion-clap's code; the
+        # default it warns about is the one it relies on)
+        warnings.filterwarnings("ignore", message="torch.meshgrid", category=UserWarning)
         return clap_model.CLAP(**config)
 
 

@@ -44,6 +44,11 @@ def write_tokenizer(folder, alphabet: list[str]) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n")
 
 
+def _roberta() -> dict:
+    return {"vocab_size": 261, "hidden_size": 768, "max_position_embeddings": 80, "type_vocab_size": 1,
+            "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "layer_norm_eps": 1e-5, **TINY_ROBERTA}
+
+
 @pytest.fixture(scope="module")
 def tiny_clap(tmp_path_factory):
     """(checkpoint path, model-config JSON, tokenizer folder, the reference model)."""
@@ -54,19 +59,8 @@ def tiny_clap(tmp_path_factory):
     config_path = root / "tiny-clap.json"
     config_path.write_text(json.dumps(config))
     write_tokenizer(root / "tokenizer", byte_unicode_alphabet())
-    roberta = {
-        "vocab_size": 261,
-        "hidden_size": 768,
-        "max_position_embeddings": 80,
-        "type_vocab_size": 1,
-        "pad_token_id": 1,
-        "bos_token_id": 0,
-        "eos_token_id": 2,
-        "layer_norm_eps": 1e-5,
-        **TINY_ROBERTA,
-    }
     torch.manual_seed(0)
-    model = clap_module.build_clap_model(config, roberta).eval()
+    model = clap_module.build_clap_model(config, _roberta()).eval()
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
     checkpoint = root / "tiny-clap.pt"
     torch.save({"epoch": 1, "name": "tiny", "state_dict": state}, checkpoint)
@@ -278,3 +272,13 @@ def test_offline_guard_sets_the_hub_flag(monkeypatch):
     assert constants.HF_HUB_OFFLINE is False
     clap_module.ensure_hub_offline()
     assert constants.HF_HUB_OFFLINE is True and clap_module.os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_building_a_clap_model_shows_no_warning_about_laion_clap_code(tiny_clap):
+    import warnings
+
+    _, config_path, _, _ = tiny_clap
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clap_module.build_clap_model(json.loads(config_path.read_text()), _roberta())
+    assert not [w for w in caught if "meshgrid" in str(w.message)]
