@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,18 +30,14 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     path = Path(path)
-    if not path.exists():
-        raise AudioInputError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise AudioInputError(f"{path}: is a folder, not an audio file")
+    info = probe_audio(path)
     try:
-        info = sf.info(str(path))
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
         raise AudioInputError(
             f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
         ) from error
-    if info.frames > 0 and data.shape[0] < info.frames or _wav_data_missing(path):
+    if info.frames > 0 and data.shape[0] < info.frames:
         raise AudioInputError(
             f"{path}: truncated audio ({data.shape[0]} of {info.frames} frames readable); "
             "re-export the file"
@@ -48,6 +45,32 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     wav = np.ascontiguousarray(data.T)
     check_waveform(wav, name=str(path))
     return wav, check_sample_rate(sample_rate, str(path))
+
+
+def probe_audio(path: str | os.PathLike) -> Any:
+    """The checks of :func:`load_audio` that need only the file's header (a path that exists, a
+    format libsndfile reads, a WAV data chunk that is all there), so that a batch can be checked
+    before any of it is separated. Returns ``soundfile.info``'s result.
+
+    Raises:
+        AudioInputError: missing, a folder, unreadable or truncated.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioInputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise AudioInputError(f"{path}: is a folder, not an audio file")
+    try:
+        info = sf.info(str(path))
+    except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
+        raise AudioInputError(
+            f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
+        ) from error
+    if _wav_data_missing(path):
+        raise AudioInputError(f"{path}: truncated audio (its data chunk is cut short); re-export the file")
+    return info
 
 
 def _wav_data_missing(path: Path) -> bool:

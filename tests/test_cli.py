@@ -61,6 +61,10 @@ def test_separate_batches_folders_and_globs(capsys, tmp_path):
     assert code == 0
     assert files_under(tmp_path / "o") == ["a-2/x.wav", "a/x.wav", "b/x.wav"]
     assert len(expand_inputs([str(folder), str(folder / "*.wav")])) == 3
+    (folder / "sub" / "c.wav").write_text("not audio")  # sorted after a.wav and b.flac
+    code, _, err = run(capsys, "separate", folder, "--text", "x", "-o", tmp_path / "o2")
+    assert code == 2 and "c.wav: cannot read audio" in err and err.count("\n") == 1
+    assert not (tmp_path / "o2").exists()  # none of the batch was written
 
 
 def test_code_stream_commands(capsys, wav_file, tmp_path):
