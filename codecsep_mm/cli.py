@@ -14,8 +14,9 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from codecsep_mm.defaults import DEFAULT_MODEL
 from codecsep_mm.errors import CodecSepError, ConfigError, OutputPathError
@@ -190,46 +191,39 @@ def separation_args(p: argparse.ArgumentParser) -> None:
                         "input as it is; default: the model's (the loudness of its training mixtures)")
 
 
-def _mask_floor(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text}: the mask floor must be at least 0 and below 1")
-    return value
+def bounded(kind: Callable[[str], Any], accept: Callable[[Any], bool], advice: str) -> Callable[[str], Any]:
+    """An argparse ``type``: the text read as ``kind`` where ``accept`` takes it, else the one-line
+    error ``"{text}: {advice}"`` (also for text that is not a number)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text}: {advice}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{text}: {advice}")
+        return value
+
+    return parse
+
+
+_mask_floor = bounded(float, lambda v: 0.0 <= v < 1.0, "the mask floor must be at least 0 and below 1")
+_chunk_seconds = bounded(float, lambda v: 0.0 <= v < math.inf,
+                         "give a number of seconds >= 0 (0: the whole file at once)")
 
 
 def _mask_power(text: str) -> float:
     from codecsep_mm.separator import MASK_POWER_RANGE
 
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not MASK_POWER_RANGE[0] <= value <= MASK_POWER_RANGE[1]:
-        raise argparse.ArgumentTypeError(f"{text}: give a mask power from {MASK_POWER_RANGE[0]} to "
-                                         f"{MASK_POWER_RANGE[1]} (1: the masks as they are)")
-    return value
+    low, high = MASK_POWER_RANGE
+    return bounded(float, lambda v: low <= v <= high,
+                   f"give a mask power from {low} to {high} (1: the masks as they are)")(text)
 
 
 def _input_lufs(text: str) -> float | str:
     if text.strip().lower() == "off":
         return "off"
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not -70.0 <= value <= 0.0:
-        raise argparse.ArgumentTypeError(f"{text}: give a loudness from -70 to 0 LUFS, or 'off'")
-    return value
-
-
-def _chunk_seconds(text: str):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text}: give a number of seconds >= 0 (0: the whole file at once)")
-    return value
+    return bounded(float, lambda v: -70.0 <= v <= 0.0, "give a loudness from -70 to 0 LUFS, or 'off'")(text)
 
 
 def _load(args):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 
+from codecsep_mm.cli import bounded
 from codecsep_mm.defaults import DEFAULT_MODEL
 from codecsep_mm.demo import DEFAULT_HOST, DEFAULT_PORT, MAX_SECONDS
 from codecsep_mm.errors import CodecSepError
@@ -36,24 +36,8 @@ def register(subparsers) -> None:
     p.set_defaults(run=cmd_demo)
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text}: give a port number from 1 to 65535")
-    return value
-
-
-def _max_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text}: give the longest mixture in seconds, above 0")
-    return value
+_port = bounded(int, lambda v: 1 <= v <= 65535, "give a port number from 1 to 65535")
+_max_seconds = bounded(float, lambda v: 0 < v < math.inf, "give the longest mixture in seconds, above 0")
 
 
 def cmd_demo(args) -> int:

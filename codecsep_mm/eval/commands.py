@@ -9,6 +9,8 @@ import math
 import sys
 from pathlib import Path
 
+from codecsep_mm.cli import bounded
+
 
 def register(sub) -> None:
     from codecsep_mm.cli import separation_args
@@ -69,32 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
-def _scoring_seconds(text: str) -> float:
-    value = _number(text)
-    if not 0.0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text}: give a scoring chunk length above 0 seconds (paper: 10)")
-    return value
-
-
-def _window(text: str) -> float:
-    value = _number(text)
-    if not 0.5 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text}: give a window of at least 0.5 seconds")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: give a whole number of mixtures, at least 1")
-    return value
+_scoring_seconds = bounded(float, lambda v: 0.0 < v < math.inf,
+                           "give a scoring chunk length above 0 seconds (paper: 10)")
+_window = bounded(float, lambda v: 0.5 <= v < math.inf, "give a window of at least 0.5 seconds")
+_positive = bounded(int, lambda v: v >= 1, "give a whole number of mixtures, at least 1")
