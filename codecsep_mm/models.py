@@ -22,7 +22,7 @@ import torch
 
 from codecsep_mm import __version__, hub
 from codecsep_mm.defaults import DEFAULT_MODEL  # noqa: F401  (re-exported: the embedded default)
-from codecsep_mm.errors import ConfigError, UnknownNameError, WeightsNotFoundError
+from codecsep_mm.errors import ConfigError, OutputPathError, UnknownNameError, WeightsNotFoundError
 from codecsep_mm.masker import FiLMTransformerMasker, MaskerConfig, masker_config
 
 CONFIG_KEYS = (
@@ -399,14 +399,32 @@ def _load_stored_codec(directory: Path, spec: dict[str, Any]):
     return DACCodec(model.eval(), spec.get("name", "custom"), fold_weight_norm=False)
 
 
+MODEL_FOLDER_ENTRIES = frozenset({"config.json", MASKER_FILE, CODEC_FILE, "encoders", "projections"})
+
+
+def check_replaceable(directory: Path) -> None:
+    """A one-line :class:`OutputPathError` unless ``directory`` may be replaced by a new model
+    folder: it is empty, or it is a model folder (``config.json`` and nothing a model folder does
+    not hold), so that saving a model never deletes anything else."""
+    entries = {entry.name for entry in directory.iterdir()}
+    foreign = sorted(entries - MODEL_FOLDER_ENTRIES)
+    if foreign or (entries and "config.json" not in entries):
+        example = ", ".join(foreign[:3]) or ", ".join(sorted(entries)[:3])
+        raise OutputPathError(f"{directory}: holds files that are not a model's ({example}); save into a "
+                              "new or empty folder, or over an earlier model folder")
+
+
 def save_model(separator, directory: str | os.PathLike, half: bool = False) -> Path:
     """Write a model directory atomically (a temporary folder renamed into place). ``half`` stores
     the masker and codec weights as float16 (half the size; they load back into float32)."""
     from safetensors.torch import save_file
 
-    directory = Path(directory)
+    given = Path(directory)
+    directory = given.resolve()  # "." has no name to put a temporary sibling beside
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{directory} exists and is not a folder")
+    if directory.is_dir():
+        check_replaceable(directory)
     config = {k: v for k, v in separator.config.items() if k in CONFIG_KEYS}
     config.update(
         format_version=FORMAT_VERSION,
@@ -418,7 +436,11 @@ def save_model(separator, directory: str | os.PathLike, half: bool = False) -> P
     config.setdefault("prompt_encoder", {"name": separator.prompt_encoder.name, "options": {}})
     tmp = directory.with_name(f".{directory.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as error:
+        raise OutputPathError(f"{directory}: cannot create the model folder ({error.strerror}); "
+                              "choose a folder you can write") from None
     def stored(module) -> dict[str, torch.Tensor]:
         state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
         return {k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}
@@ -440,4 +462,4 @@ def save_model(separator, directory: str | os.PathLike, half: bool = False) -> P
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(tmp, directory)
-    return directory
+    return given

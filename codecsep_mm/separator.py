@@ -264,7 +264,10 @@ class Separator(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike, half: bool = False) -> Path:
         """Write ``config.json`` + ``masker.safetensors`` (and the codec's weights if not a preset;
-        extra prompt encoders' weight files are copied in). ``half``: store weights as float16."""
+        extra prompt encoders' weight files are copied in). ``half``: store weights as float16.
+
+        ``directory`` is new, empty, or an earlier model folder, which is replaced; a folder that
+        holds anything else is refused (:class:`~codecsep_mm.errors.OutputPathError`), never wiped."""
         from codecsep_mm.models import save_model
 
         return save_model(self, directory, half=half)

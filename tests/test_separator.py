@@ -363,6 +363,32 @@ def test_save_and_load_roundtrip_exactly(sep, tmp_path):
     assert np.array_equal(sep.separate(wav, ["a"]).stems, again.separate(wav, ["a"]).stems)
 
 
+def test_saving_replaces_an_earlier_model_folder_and_nothing_else(sep, tmp_path, monkeypatch):
+    from codecsep_mm.errors import OutputPathError
+
+    sep.save_pretrained(tmp_path / "model")
+    sep.save_pretrained(tmp_path / "model")  # over an earlier model: replaced
+    assert Separator.from_pretrained(tmp_path / "model").masker.config == sep.masker.config
+    (tmp_path / "empty").mkdir()
+    sep.save_pretrained(tmp_path / "empty")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    (tmp_path / "model" / "notes.txt").write_text("mine too")
+    for folder in (work, tmp_path / "model"):
+        with pytest.raises(OutputPathError, match="holds files that are not a model's \\(notes.txt\\)"):
+            sep.save_pretrained(folder)
+        assert (folder / "notes.txt").exists()
+    monkeypatch.chdir(work)
+    with pytest.raises(OutputPathError, match="notes.txt"):
+        sep.save_pretrained(".")  # the working folder is never wiped
+    assert sorted(p.name for p in work.iterdir()) == ["notes.txt"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputPathError, match="cannot create the model folder"):
+        sep.save_pretrained(blocker / "model")
+
+
 def test_codec_weights_are_stored_when_not_a_preset(sep, tmp_path):
     sep.config["codec"] = {"preset": "my-own-codec"}
     try:
