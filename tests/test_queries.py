@@ -8,7 +8,7 @@ import torch
 from conftest import tone_mix
 
 from codecsep_mm import Separator, prompts
-from codecsep_mm.errors import ConfigError, PromptError
+from codecsep_mm.errors import ConfigError, OutputPathError, PromptError
 from codecsep_mm.prompts.projection import (
     IdentityProjection,
     LabelBridge,
@@ -97,6 +97,13 @@ def test_linear_projection_recovers_a_linear_map_and_roundtrips(tmp_path):
     assert torch.equal(again.weight, projection.weight) and again.target_space == "b"
     with pytest.raises(ConfigError, match="16-d"):
         projection(torch.randn(2, 9))
+    projection.save(tmp_path / "p")  # over an earlier projection: fine
+    model = tmp_path / "model"
+    Separator.from_pretrained("tiny").save_pretrained(model)
+    before = (model / "config.json").read_text()
+    with pytest.raises(OutputPathError, match="holds a config.json that is not a projection's"):
+        projection.save(model)
+    assert (model / "config.json").read_text() == before and not (model / "projection.safetensors").exists()
 
 
 def test_text_bridge_through_captions_reaches_the_target_space(sep):

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from codecsep_mm.errors import ConfigError
+from codecsep_mm.errors import ConfigError, OutputPathError
 from codecsep_mm.prompts.base import l2_normalize
 
 LINEAR_FILE = "projection.safetensors"
@@ -235,10 +235,26 @@ def _save(directory: str | os.PathLike, config: dict, tensors: dict[str, torch.T
     from safetensors.torch import save_file
 
     directory = Path(directory)
+    _check_not_foreign(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / filename))
     (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
     return directory
+
+
+def _check_not_foreign(directory: Path) -> None:
+    """A projection is written only where its ``config.json`` overwrites nothing but an earlier
+    projection's (a model folder's own would be lost)."""
+    existing = directory / "config.json"
+    if not existing.is_file():
+        return
+    try:
+        kind = json.loads(existing.read_text()).get("type")
+    except (ValueError, AttributeError):
+        kind = None
+    if kind not in ("linear", "label-bridge"):
+        raise OutputPathError(f"{directory}: holds a config.json that is not a projection's (a model "
+                              "folder?); save the projection into a new or empty folder")
 
 
 def _load(directory: str | os.PathLike, kind: str, filename: str, tensor_names: set[str],
