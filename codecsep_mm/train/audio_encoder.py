@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from codecsep_mm.data.manifest import CLASS_WORDS, CLASSES
+from codecsep_mm.errors import ConfigError
 from codecsep_mm.prompts.starter_audio import (
     AudioEmbedder,
     AudioEmbedderConfig,
@@ -37,10 +38,19 @@ class ClipDataSpec:
     valid_items: int = 128
     num_workers: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.clip_seconds <= 60.0:
+            raise ConfigError(f"data.clip_seconds is {self.clip_seconds}; give 0.5 to 60 seconds")
+
 
 @dataclass(frozen=True)
 class ContrastiveSpec:
     temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.temperature <= 10.0:
+            raise ConfigError(f"loss.temperature is {self.temperature}; give a softmax temperature above 0 "
+                              "(e.g. 0.05)")
 
 
 @dataclass(frozen=True)

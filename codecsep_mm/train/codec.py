@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from codecsep_mm.errors import ConfigError
 from codecsep_mm.train.config import DataSpec, OptimSpec, RunSpec, YamlConfig, check_data_and_steps
 from codecsep_mm.train.trainer import TrainingLoop, _datasets
 
@@ -47,6 +48,23 @@ class CodecSpec:
     codebook_dim: int = 8
     quantizer_dropout: float = 0.5
     sample_rate: int = 16000
+
+    def __post_init__(self) -> None:
+        sizes = {"encoder_dim": self.encoder_dim, "decoder_dim": self.decoder_dim,
+                 "n_codebooks": self.n_codebooks, "codebook_dim": self.codebook_dim}
+        for key, value in sizes.items():
+            if value < 1:
+                raise ConfigError(f"codec.{key} is {value}; it must be at least 1")
+        if self.codebook_size < 2:
+            raise ConfigError(f"codec.codebook_size is {self.codebook_size}; it must be at least 2")
+        if not 0.0 <= self.quantizer_dropout <= 1.0:
+            raise ConfigError(f"codec.quantizer_dropout is {self.quantizer_dropout}; give 0 to 1")
+        if not self.encoder_rates or min(self.encoder_rates + self.decoder_rates) < 1:
+            raise ConfigError("codec.encoder_rates and decoder_rates must be strides of at least 1")
+        if math.prod(self.encoder_rates) != math.prod(self.decoder_rates):
+            raise ConfigError(f"codec.encoder_rates {list(self.encoder_rates)} (hop "
+                              f"{math.prod(self.encoder_rates)}) and decoder_rates {list(self.decoder_rates)} (hop "
+                              f"{math.prod(self.decoder_rates)}) must give the same hop")
 
     def dac_kwargs(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -96,6 +114,16 @@ class CodecLossSpec:
     mel_bins: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320)
     single_source_prob: float = 0.5
 
+    def __post_init__(self) -> None:
+        for key in ("mel_weight", "waveform_weight", "commitment_weight", "codebook_weight",
+                    "continuous_weight", "si_sdr_weight"):
+            if not 0.0 <= getattr(self, key) < math.inf:
+                raise ConfigError(f"loss.{key} is {getattr(self, key)}; give a weight >= 0 (0: off)")
+        if not 0.0 <= self.single_source_prob <= 1.0:
+            raise ConfigError(f"loss.single_source_prob is {self.single_source_prob}; give 0 to 1")
+        if min(self.mel_window_lengths + self.mel_bins, default=1) < 1:
+            raise ConfigError("loss.mel_window_lengths and loss.mel_bins must be at least 1")
+
 
 @dataclass(frozen=True)
 class CodecTrainConfig(YamlConfig):
@@ -109,8 +137,6 @@ class CodecTrainConfig(YamlConfig):
     finetune: CodecFinetuneSpec = field(default_factory=CodecFinetuneSpec)
 
     def __post_init__(self) -> None:
-        from codecsep_mm.errors import ConfigError
-
         unknown = sorted(set(self.finetune.freeze) - set(FREEZABLE))
         if unknown:
             raise ConfigError(f"finetune.freeze: unknown parts {unknown}; choose from {list(FREEZABLE)}")

@@ -157,6 +157,10 @@ def check_data_and_steps(data: Any, run: RunSpec, allow_zero_steps: bool = False
     least = 0 if allow_zero_steps else 1
     if run.steps < least:
         raise ConfigError(f"run.steps must be at least {least}")
+    if data.valid_items < 1:
+        raise ConfigError("data.valid_items must be at least 1 (the best weights are chosen on them)")
+    if data.num_workers < 0:
+        raise ConfigError("data.num_workers must be 0 (load in the training process) or more")
 
 
 class YamlConfig:

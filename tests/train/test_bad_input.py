@@ -152,3 +152,25 @@ def test_a_written_config_reads_back_identically(tmp_path):
     assert main(["train", str(TINY_CONFIG), *tiny_overrides(out)]) == 0
     assert main(["train", str(out / "config.yaml"), "--resume", "--set", "run.steps=3",
                  "--set", "run.progress=false"]) == 0
+
+
+@pytest.mark.parametrize("command, config, key, value, message", [
+    ("train", "tiny.yaml", "data.valid_items", "0", "data.valid_items must be at least 1"),
+    ("train-codec", "codec-tiny.yaml", "data.valid_items", "0", "data.valid_items must be at least 1"),
+    ("train-audio-encoder", "audio-encoder-tiny.yaml", "data.valid_items", "0", "data.valid_items must be at least 1"),
+    ("train", "tiny.yaml", "data.num_workers", "-1", "data.num_workers must be 0"),
+    ("train-audio-encoder", "audio-encoder-tiny.yaml", "loss.temperature", "0", "loss.temperature is 0; give a softmax"),
+    ("train-audio-encoder", "audio-encoder-tiny.yaml", "data.clip_seconds", "0", "data.clip_seconds is 0; give 0.5"),
+    ("train-audio-encoder", "audio-encoder-tiny.yaml", "data.clip_seconds", ".nan", "data.clip_seconds is nan"),
+    ("train-codec", "codec-tiny.yaml", "loss.mel_weight", "-1", "loss.mel_weight is -1; give a weight >= 0"),
+    ("train-codec", "codec-tiny.yaml", "loss.single_source_prob", "2", "loss.single_source_prob is 2; give 0 to 1"),
+    ("train-codec", "codec-tiny.yaml", "codec.decoder_rates", "[8, 5, 4]", "must give the same hop"),
+    ("train-codec", "codec-tiny.yaml", "codec.n_codebooks", "0", "codec.n_codebooks is 0; it must be at least 1"),
+])
+def test_trainer_sections_refuse_values_that_cannot_train(tmp_path, capsys, command, config, key, value, message):
+    out = tmp_path / "run"
+    argv = [command, str(TINY_CONFIG.parent / config), "--set", f"run.out_dir={out}", "--set", "run.steps=1",
+            "--set", f"{key}={value}"]
+    assert main(argv) == 2
+    assert message in _error(capsys)
+    assert not out.exists()
