@@ -19,6 +19,7 @@ MAX_CHANNELS = 2
 SILENCE_PEAK = 1e-6
 FORMATS = {"wav": "WAV", "flac": "FLAC"}
 SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
+FLAC_MAX_RATE = 655350  # the highest rate libsndfile writes FLAC at
 
 
 def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -283,12 +284,21 @@ def save_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Pa
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise OutputPathError(f"{path}: unsupported output format '{fmt}'; use .wav or .flac")
+    check_output_rate(fmt, sample_rate, str(path))
     data = np.asarray(wav, dtype=np.float32).T
     if fmt == "flac":
         data = np.clip(data, -1.0, 1.0)
     with atomic_path(path) as tmp:
         sf.write(str(tmp), data, sample_rate, format=FORMATS[fmt], subtype=SUBTYPES[fmt])
     return path
+
+
+def check_output_rate(fmt: str, sample_rate: int, name: str) -> None:
+    """A one-line :class:`OutputPathError` if format ``fmt`` (``wav``, ``flac``) cannot store audio
+    at ``sample_rate`` (FLAC, as libsndfile writes it, stops at :data:`FLAC_MAX_RATE`)."""
+    if fmt == "flac" and sample_rate > FLAC_MAX_RATE:
+        raise OutputPathError(f"{name}: FLAC cannot store {sample_rate} Hz audio (at most {FLAC_MAX_RATE} Hz); "
+                              "write WAV instead (--format wav)")
 
 
 class atomic_path:

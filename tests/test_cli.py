@@ -356,3 +356,19 @@ def test_fit_projection_refuses_what_it_cannot_fit(capsys, tmp_path):
         code, out, err = run(capsys, *base, *extra)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, (extra, err)
     assert not (tmp_path / "proj").exists()
+
+
+def test_a_rate_flac_cannot_store_stops_before_anything_is_written(capsys, tmp_path):
+    from codecsep_mm.audio import save_audio
+    from codecsep_mm.errors import OutputPathError
+
+    high = tmp_path / "high.wav"
+    sf.write(high, tone_mix(0.05, sample_rate=700000).T, 700000)
+    before = digest(high)
+    code, _, err = run(capsys, "separate", high, "--text", "x", "--format", "flac", "-o", tmp_path / "o")
+    assert code == 2 and "FLAC cannot store 700000 Hz audio" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists() and digest(high) == before
+    with pytest.raises(OutputPathError, match="FLAC cannot store"):
+        save_audio(tmp_path / "x.flac", np.zeros((1, 100)), 700000)
+    assert list(tmp_path.iterdir()) == [high]
+    assert run(capsys, "separate", high, "--text", "x", "-o", tmp_path / "o")[0] == 0  # WAV takes it
