@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("download", help="fetch official weights (needs a network)")
     p.add_argument("name", help="a codec preset (dac-16khz, dac-24khz, dac-44khz)")
-    p.add_argument("--timeout", type=float, default=30.0, help="socket timeout in seconds")
+    p.add_argument("--timeout", type=_timeout, default=30.0, help="socket timeout in seconds (1 to 3600)")
     p.set_defaults(run=cmd_download)
 
     for module in COMMAND_MODULES:
@@ -207,6 +207,7 @@ def bounded(kind: Callable[[str], Any], accept: Callable[[Any], bool], advice: s
     return parse
 
 
+_timeout = bounded(float, lambda v: 1.0 <= v <= 3600.0, "give a network timeout from 1 to 3600 seconds")
 _mask_floor = bounded(float, lambda v: 0.0 <= v < 1.0, "the mask floor must be at least 0 and below 1")
 _chunk_seconds = bounded(float, lambda v: 0.0 <= v < math.inf,
                          "give a number of seconds >= 0 (0: the whole file at once)")

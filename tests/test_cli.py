@@ -244,6 +244,11 @@ def test_weights_missing_offline(capsys, wav_file, tmp_path):
     assert code != 0 and "not found" in err and err.count("\n") == 1
     code, _, err = run(capsys, "download", "dac-16khz", "--timeout", "3")
     assert code != 0 and "could not download" in err
+    for bad in ("0", "-1", "nan", "soon"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["download", "dac-16khz", "--timeout", bad])
+        assert exit_info.value.code == 2
+        assert f"{bad}: give a network timeout from 1 to 3600 seconds" in capsys.readouterr().err
 
 
 def test_output_folder_that_is_a_file(capsys, wav_file, tmp_path):
