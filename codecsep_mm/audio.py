@@ -313,10 +313,14 @@ class atomic_path:
         self.path = Path(path)
 
     def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
-        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(
+                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
+            )
+        except OSError as error:
+            raise OutputPathError(f"{self.path}: cannot write here ({error.strerror or error}); choose "
+                                  "another output") from None
         os.close(handle)
         # mkstemp creates 0600 files; give the result the usual permissions (0666 minus the umask)
         umask = os.umask(0)

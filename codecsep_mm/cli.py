@@ -281,8 +281,17 @@ def slugify(text: str, max_length: int = 60) -> str:
 
 
 def _output_folder(out: Path) -> Path:
+    """``out`` if a folder can be made there (checked without making it, so that a command that
+    stops early leaves nothing behind)."""
     if out.exists() and not out.is_dir():
         raise OutputPathError(f"{out}: exists and is a file; give a folder for -o/--out")
+    ancestor = out.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"{out}: {ancestor} is a file, so no folder can be made there; give another -o/--out")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputPathError(f"{out}: {ancestor} is not writable; give another -o/--out")
     return out
 
 

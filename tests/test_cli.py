@@ -256,6 +256,14 @@ def test_output_folder_that_is_a_file(capsys, wav_file, tmp_path):
     target.write_text("keep me")
     code, _, err = run(capsys, "separate", wav_file, "--text", "x", "-o", target)
     assert code != 0 and "is a file" in err and target.read_text() == "keep me"
+    code, _, err = run(capsys, "separate", wav_file, "--text", "x", "-o", target / "deeper" / "out")
+    assert code == 2 and "taken is a file, so no folder can be made there" in err and err.count("\n") == 1
+    for command in (["encode", wav_file, "-o", target / "mix.dac"],
+                    ["decode", tmp_path / "missing.dac", "-o", target / "x.wav"]):
+        code, _, err = run(capsys, *command)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    code, _, err = run(capsys, "encode", wav_file, "-o", target / "mix.dac")
+    assert "mix.dac: cannot write here" in err and target.read_text() == "keep me"
 
 
 def test_dac_file_from_another_codec(capsys, tmp_path):
