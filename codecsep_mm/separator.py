@@ -440,8 +440,11 @@ class Separator(nn.Module):
 
     def _prepare_mixture(self, mixture, sample_rate):
         if isinstance(mixture, (str, os.PathLike)):
-            array, sample_rate = load_audio(mixture)
-            return self._to_codec_rate(array[None], sample_rate), sample_rate, array.shape
+            array, file_rate = load_audio(mixture)
+            if sample_rate is not None and sample_rate != file_rate:
+                raise AudioInputError(f"{mixture}: the file is {file_rate} Hz, but sample_rate={sample_rate!r} "
+                                      "was given; leave sample_rate out for a file (it is for arrays)")
+            return self._to_codec_rate(array[None], file_rate), file_rate, array.shape
         array = audio_array(mixture, "mixture")
         shape = array.shape
         if array.ndim == 1:

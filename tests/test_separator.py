@@ -56,10 +56,17 @@ def test_stereo_channels_are_processed_independently(sep):
     assert np.allclose(both[:1], left, atol=1e-5)
 
 
-def test_any_sample_rate_and_exact_length(sep):
+def test_any_sample_rate_and_exact_length(sep, tmp_path):
     wav = tone_mix(1.0, sample_rate=44100)[:, :44099]
     result = sep.separate(wav, ["a"], sample_rate=44100)
     assert result.sample_rate == 44100 and result.stems.shape == (1, 1, 44099)
+    path = tmp_path / "mix.wav"
+    sf.write(path, wav.T, 44100)
+    assert sep.separate(path, ["a"], sample_rate=44100).sample_rate == 44100  # the file's own rate: fine
+    with pytest.raises(AudioInputError, match="the file is 44100 Hz, but sample_rate=16000 was given"):
+        sep.separate(path, ["a"], sample_rate=16000)
+    with pytest.raises(AudioInputError, match="the file is 44100 Hz"):
+        sep.encode_codes(path, sample_rate=16000)
 
 
 def test_codec_encoder_runs_once_for_all_prompts(sep, monkeypatch):
