@@ -7,13 +7,14 @@ entry-point group ``codecsep_mm.prompt_encoders`` (each entry point names a fact
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from codecsep_mm.errors import UnknownNameError
+from codecsep_mm.errors import ConfigError, UnknownNameError
 
 ENTRY_POINT_GROUP = "codecsep_mm.prompt_encoders"
 MODALITIES = ("text", "audio", "image")
@@ -98,7 +99,15 @@ def create(name: str, **options: Any) -> PromptEncoder:
         raise UnknownNameError(
             f"unknown prompt encoder '{name}'; available: {', '.join(available())}"
         ) from None
-    return factory(**options)
+    try:
+        return factory(**options)
+    except TypeError as error:  # an option the encoder does not take (and not a TypeError inside it)
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        if match is None or match.group(1) not in options:
+            raise
+        owner = re.match(r"([\w.]+)\(\)", str(error))
+        raise ConfigError(f"prompt encoder '{name}' has no option '{match.group(1)}' (not an argument of "
+                          f"{owner.group(1) if owner else 'its constructor'}); check the spelling") from None
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from codecsep_mm.errors import PromptError, UnknownNameError
+from codecsep_mm.errors import ConfigError, PromptError, UnknownNameError
 from codecsep_mm.prompts import ENTRY_POINT_GROUP, PromptEncoder, available, base, create
 
 FIXTURE_PACKAGE = Path(__file__).parent / "fixture_pkg"
@@ -68,6 +68,23 @@ def install_fixture_package(tmp_path: Path) -> Path:
         pytest.skip("setuptools is not installed; cannot build the fixture package")
     assert done.returncode == 0, done.stderr
     return target
+
+
+def test_an_option_an_encoder_does_not_take_is_named_with_those_it_does(capsys, tmp_path):
+    from codecsep_mm.cli import main
+
+    with pytest.raises(ConfigError, match=r"prompt encoder 'hash-text' has no option 'colour' \(not an argument of "
+                                          r"HashTextEncoder.__init__\); check the spelling"):
+        create("hash-text", colour="blue")
+    with pytest.raises(ConfigError, match="hash-text embed_dim is 'x'; give a whole number"):
+        create("hash-text", embed_dim="x")
+    captions = tmp_path / "captions.txt"
+    captions.write_text("a\nb\n")
+    code = main(["fit-projection", "--source", "hash-text", "--source-option", "dims=32", "--target", "hash-text",
+                 "--captions", str(captions), "-o", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no option 'dims'" in err and err.count("\n") == 1
+    assert not (tmp_path / "p").exists()
 
 
 def test_entry_point_encoder_from_an_installed_package(tmp_path, monkeypatch):
