@@ -335,8 +335,8 @@ class Separator(nn.Module):
             encoder = self.encoders[prompt.modality]
         else:
             raise PromptError(
-                f"this model has no {prompt.modality} prompt encoder; add one with "
-                "Separator.add_prompt_encoder(...) or name one in the prompt"
+                f"this model has no {prompt.modality} prompt encoder; add one (command line: "
+                "--prompt-encoder NAME; Python: Separator.add_prompt_encoder(...)) or name one in the prompt"
             )
         if encoder.modality != prompt.modality:
             raise PromptError(

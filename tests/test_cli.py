@@ -312,7 +312,7 @@ def test_negative_and_combined_prompts(capsys, wav_file, tmp_path):
 def test_audio_query_without_audio_encoder_is_a_clear_error(capsys, wav_file, tmp_path):
     code, _, err = run(capsys, "separate", wav_file, "--model", "tiny", "--audio-query", wav_file,
                        "-o", tmp_path / "o")
-    assert code != 0 and "no audio prompt encoder" in err and files_under(tmp_path / "o") == []
+    assert code != 0 and "no audio prompt encoder; add one (command line: --prompt-encoder NAME" in err and files_under(tmp_path / "o") == []
 
 
 def test_the_default_model_takes_text_audio_and_image_prompts(capsys, wav_file, tmp_path):
