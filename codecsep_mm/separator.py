@@ -38,13 +38,15 @@ from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, releas
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
 SILENT_DB = -70.0  # the input_db a stream records for silence (descript-audio-codec's floor too)
 PROFILE_KEY = "loudness_profile"  # a stream's K-weighted energy per latent frame (see _stream_gain)
-INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises or lowers a window (and code-stream mode a stem)
+INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises a window (and code-stream mode a stem)
 MASK_POWER_RANGE = (0.1, 4.0)  # the powers ``mask_power`` may take
 
 
 def limited_gain(gain_db: float) -> float:
-    """The linear gain of ``gain_db``, held within ``INPUT_GAIN_LIMIT_DB`` either way."""
-    return float(10 ** (min(max(gain_db, -INPUT_GAIN_LIMIT_DB), INPUT_GAIN_LIMIT_DB) / 20))
+    """The linear gain of ``gain_db``, raising by at most ``INPUT_GAIN_LIMIT_DB`` (so that near-silence
+    is not blown up into noise) and lowering as far as it asks (so that samples in the wrong units,
+    e.g. int16 values as floats, are separated like the same audio at full scale)."""
+    return float(10 ** (min(max(gain_db, -300.0), INPUT_GAIN_LIMIT_DB) / 20))
 
 
 def check_chunk_seconds(value: Any) -> float | None:
@@ -76,8 +78,8 @@ class SeparationSettings:
             into 0.5 and leaves 1 and 0 as they are), above 1 it keeps less. 1 (the default) is the
             masker's own mask; a model stores the value it was tuned with.
         input_lufs: the loudness (LUFS, ITU-R BS.1770) each window is separated at: in wave mode
-            the window is scaled by the gain that brings it there (at most ``INPUT_GAIN_LIMIT_DB``
-            either way; none for silence) before the codec encodes it, and its stems are scaled
+            the window is scaled by the gain that brings it there (raised by at most
+            ``INPUT_GAIN_LIMIT_DB``, lowered as far as needed; none for silence) before the codec encodes it, and its stems are scaled
             back, so they keep the input's level. A masker trained on mixtures of one loudness
             separates worse at others (and a codec may be less exact far from its training level);
             a model stores the loudness of its training mixtures. ``None`` (the default): the

@@ -151,6 +151,9 @@ def test_input_loudness_makes_wave_mode_separate_every_level_alike(tmp_path, mon
     assert [loudness_lufs(x[0, 0].numpy(), 16000) for x in heard] == pytest.approx([-27.0] * len(heard), abs=1e-3)
     for gain in (0.1, 4.0):  # a quieter or louder copy gives the same stems at its own level
         np.testing.assert_allclose(own.separate(gain * wav, ["a"]).stems / gain, levelled, atol=1e-5)
+    as_int16_values = own.separate(32768.0 * wav, ["a"]).stems / 32768.0  # +90 dB: lowered all the way
+    np.testing.assert_allclose(as_int16_values, levelled, atol=1e-5)
+    assert own.settings.input_gain(60.0) == pytest.approx(10 ** (-87 / 20))  # no limit on lowering
     segment = torch.from_numpy(tone_mix(2.0))[None]
     quiet, loud = own._window_gain(segment), own._window_gain(4.0 * segment)
     assert torch.allclose(quiet, 4.0 * loud, rtol=1e-4)
