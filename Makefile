@@ -11,7 +11,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install browser demo demo-app test notebooks docs docs-serve lint bench clean
+.PHONY: install browser midi-tools demo demo-app test notebooks docs docs-serve lint bench clean
 
 install: $(STAMP) browser
 
@@ -37,6 +37,20 @@ browser:
 			"(install them: sudo apt-get install chromium chromium-driver)"; \
 	fi
 
+# fluidsynth and a General MIDI soundfont, for the test of the corpus's MIDI renderer (Debian
+# packages, about 140 MB; idempotent; `make test` only). Without root that test is skipped.
+midi-tools:
+	@if command -v fluidsynth >/dev/null && [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing fluidsynth + fluid-soundfont-gm (apt) for the MIDI renderer test"; \
+		apt-get install -y -q fluidsynth fluid-soundfont-gm >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q fluidsynth fluid-soundfont-gm >/dev/null; } \
+		|| echo "note: apt-get could not install fluidsynth; the MIDI renderer test will be skipped"; \
+	else \
+		echo "note: fluidsynth/fluid-soundfont-gm missing and not root: the MIDI renderer test will be" \
+			"skipped (install them: sudo apt-get install fluidsynth fluid-soundfont-gm)"; \
+	fi
+
 # The main job: separate the bundled example mixture with the embedded default model
 # (codecsep_mm/defaults.py: `starter-16k`; DEMO_MODEL=NAME overrides)
 # and write the stems to demo-output/. `make demo-app` starts the web demo on 127.0.0.1:7860.
@@ -51,7 +65,7 @@ demo-app: install
 
 # Lint, the test suite (the demo's gradio_client and browser tests included), the tutorial notebooks
 # in smoke mode (short audio, few steps), and the docs site built strictly.
-test: install
+test: install midi-tools
 	$(VENV)/bin/ruff check codecsep_mm tests benchmarks demos tools
 	$(VENV)/bin/mypy codecsep_mm
 	$(PY) -m pytest -q

@@ -430,8 +430,10 @@ def _duration(path: Path) -> float:
 
 
 def installed_version(package: str) -> str:
-    """The version dpkg has installed of ``package``, or "unknown"."""
+    """The version dpkg has installed of ``package``, or "unknown" (also for a package dpkg only
+    knows of, such as one another package recommends: it has no version)."""
     done = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True
+        ["dpkg-query", "-W", "-f=${db:Status-Abbrev}|${Version}", package], capture_output=True, text=True
     )
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
+    status, _, version = done.stdout.strip().partition("|")
+    return version if done.returncode == 0 and status.startswith("ii") and version else "unknown"

@@ -285,3 +285,19 @@ def test_the_build_refuses_procedural_labels_that_the_table_holds_out(fake_tree,
     err = capsys.readouterr().err
     assert held_out in err and "leave out --synth-sfx" in err and err.count("\n") == 1
     assert not (out / "synth").exists() and not (out / "sources.jsonl").exists()  # no manifest
+
+
+@pytest.mark.parametrize("stdout, returncode, expected", [
+    ("ii |2.3.1-2", 0, "2.3.1-2"),
+    ("un |", 0, "unknown"),  # known to dpkg (another package recommends it), not installed
+    ("rc |1.0-1", 0, "unknown"),  # removed, its configuration left
+    ("", 1, "unknown"),  # dpkg has never heard of it
+])
+def test_installed_version_is_unknown_unless_dpkg_has_the_package_installed(monkeypatch, stdout, returncode,
+                                                                            expected):
+    import subprocess
+
+    from codecsep_mm.data import synth
+
+    monkeypatch.setattr(synth.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, returncode, stdout, ""))
+    assert synth.installed_version("fluidsynth") == expected
