@@ -112,6 +112,10 @@ class TrainingLoop:
     def save_best(self) -> None:
         raise NotImplementedError
 
+    def check_outputs(self) -> None:
+        """Stop before the first step if :meth:`save_best` could not write its result (default: no
+        check)."""
+
     # ---------------------------------------------------------------------------------- loop
     def collate(self, items: list[Any]) -> dict[str, Any]:
         """Items -> a batch (default: training mixtures; see :func:`codecsep_mm.data.mixing.collate`)."""
@@ -127,6 +131,7 @@ class TrainingLoop:
         """Train until ``run.steps`` or early stopping; returns the summary."""
         run = self.config.run
         if self.rank == 0:
+            self.check_outputs()
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "config.yaml").write_text(self.config.to_yaml())
             self.writer = _tensorboard(self.out_dir, run.tensorboard)
@@ -331,6 +336,12 @@ class Trainer(TrainingLoop):
 
     def datasets(self):
         return _datasets(self.config)
+
+    def check_outputs(self) -> None:
+        from codecsep_mm.models import check_replaceable
+
+        if (self.out_dir / "best").is_dir():  # e.g. a codec run's: saving over it would be refused late
+            check_replaceable(self.out_dir / "best")
 
     def save_best(self) -> None:
         if self.audio_tower is not None:  # the model folder gets the tower as it is now

@@ -174,3 +174,13 @@ def test_trainer_sections_refuse_values_that_cannot_train(tmp_path, capsys, comm
     assert main(argv) == 2
     assert message in _error(capsys)
     assert not out.exists()
+
+
+def test_a_masker_run_stops_before_training_when_its_best_folder_holds_another_result(tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "best").mkdir(parents=True)
+    (out / "best" / "codec.pth").write_bytes(b"a codec run's result")
+    assert main(["train", str(TINY_CONFIG), *tiny_overrides(out, steps=1)]) == 2
+    assert "best: holds files that are not a model's (codec.pth)" in _error(capsys)
+    assert sorted(p.name for p in out.iterdir()) == ["best"]  # nothing trained, nothing written
+    assert (out / "best" / "codec.pth").read_bytes() == b"a codec run's result"
