@@ -221,10 +221,11 @@ def _mask_power(text: str) -> float:
                    f"give a mask power from {low} to {high} (1: the masks as they are)")(text)
 
 
+_lufs = bounded(float, lambda v: -70.0 <= v <= 0.0, "give a loudness from -70 to 0 LUFS, or 'off'")
+
+
 def _input_lufs(text: str) -> float | str:
-    if text.strip().lower() == "off":
-        return "off"
-    return bounded(float, lambda v: -70.0 <= v <= 0.0, "give a loudness from -70 to 0 LUFS, or 'off'")(text)
+    return "off" if text.strip().lower() == "off" else _lufs(text)
 
 
 def _load(args):

@@ -5,6 +5,20 @@ The CLI prints ``str(error)`` on one line and exits non-zero; the Python API rai
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
+
+def is_number(value: Any) -> bool:
+    """True for an int or float (numpy's too), not for a bool or text: what a numeric setting may be
+    before its range is checked."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_whole(value: Any) -> bool:
+    """True for an int (numpy's too), not for a bool, a float or text."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
 
 class CodecSepError(Exception):
     """Base class of every error a user can cause (bad input, missing weights, unknown names)."""

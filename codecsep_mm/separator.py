@@ -7,7 +7,6 @@ Axes: ``n`` prompts (stems), ``b`` signals (mixtures x channels, folded), ``d`` 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -31,7 +30,7 @@ from codecsep_mm.audio import (
 )
 from codecsep_mm.codecs import CodeStream
 from codecsep_mm.config import from_dict
-from codecsep_mm.errors import AudioInputError, ConfigError, PromptError
+from codecsep_mm.errors import AudioInputError, ConfigError, PromptError, is_number
 from codecsep_mm.masker import FiLMTransformerMasker
 from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, release_memory
 
@@ -54,7 +53,7 @@ def check_chunk_seconds(value: Any) -> float | None:
     seconds above 0; else a one-line :class:`ConfigError`."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < float(value) < math.inf:
+    if not is_number(value) or not 0.0 < value < math.inf:
         raise ConfigError(f"chunk_seconds is {value!r}; give a number of seconds above 0, or None "
                           "for the whole input at once")
     return float(value)

@@ -34,7 +34,7 @@ import numpy as np
 
 from codecsep_mm.config import from_dict
 from codecsep_mm.data.manifest import CLASS_WORDS, CLASSES, ManifestError, SourceRecord
-from codecsep_mm.errors import AudioInputError, ConfigError
+from codecsep_mm.errors import AudioInputError, ConfigError, is_number
 
 SILENCE_RMS = 1e-4
 MAX_CROP_TRIES = 8
@@ -119,7 +119,7 @@ class MixingConfig:
                   "gain_db": (self.gain_db, 0.0, 40.0),
                   **{f"loudness_lufs.{c}": (v, -70.0, 0.0) for c, v in self.loudness_lufs.items()}}
         for key, (value, low, high) in levels.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            if not is_number(value) or not low <= value <= high:
                 raise ConfigError(f"mixing {key} is {value!r}; give {low:g} to {high:g} dB")
         if not 0.0 <= self.audio_query_prob <= 1.0:
             raise ConfigError("audio_query_prob must be between 0 and 1")

@@ -37,6 +37,7 @@ from codecsep_mm.data.manifest import SourceRecord
 from codecsep_mm.data.packages import CorpusError
 from codecsep_mm.data.render import CorpusReader, pcm_sha256, render_stems
 from codecsep_mm.data.split import labels_only_in_test
+from codecsep_mm.errors import is_whole
 
 TARGET_DBFS = -23.0
 PEAK_LIMIT = 10 ** (-1.0 / 20)
@@ -63,7 +64,7 @@ class RecipeConfig:
             raise CorpusError(f"recipe split {self.split!r}; choose one of {list(RECIPE_SPLITS)}")
         if not 0 <= self.music_min_seconds < math.inf:
             raise CorpusError("music_min_seconds must be 0 (every music recording) or more")
-        if isinstance(self.n_mixtures, bool) or not isinstance(self.n_mixtures, int) or self.n_mixtures < 1:
+        if not is_whole(self.n_mixtures) or self.n_mixtures < 1:
             raise CorpusError(f"a recipe of {self.n_mixtures!r} mixtures; give at least 1")
         if not 1.0 <= self.seconds <= 600.0:
             raise CorpusError(f"mixtures of {self.seconds} s; give 1 to 600 seconds")

@@ -40,7 +40,7 @@ from codecsep_mm.demo import (  # noqa: E402
     QUEUE_SIZE,
 )
 from codecsep_mm.demo.spectrogram import spectrogram_image  # noqa: E402
-from codecsep_mm.errors import AudioInputError, CodecSepError, ConfigError, PromptError  # noqa: E402
+from codecsep_mm.errors import AudioInputError, CodecSepError, ConfigError, PromptError, is_number  # noqa: E402
 from codecsep_mm.examples import DATA_DIR, EXAMPLES  # noqa: E402
 
 if TYPE_CHECKING:
@@ -400,7 +400,7 @@ def build_demo(
         mask_floor: the mask floor of every model (default: each model's own; the page's
             slider starts at it).
     """
-    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not 0 < max_seconds < math.inf:
+    if not is_number(max_seconds) or not 0 < max_seconds < math.inf:
         raise ConfigError(f"max_seconds is {max_seconds!r}; give the longest mixture the page takes, in "
                           f"seconds above 0 (default {MAX_SECONDS:g})")
     pool = ModelPool(prompt_encoders, projections, device, loader, imagenet_images, mask_floor)

@@ -146,13 +146,13 @@ def profile_separator(
 def check_profile_size(seconds: float, n_prompts: int) -> None:
     """A one-line :class:`ConfigError` unless ``seconds`` and ``n_prompts`` are in the ranges a profile
     takes (:data:`PROFILE_SECONDS`, :data:`PROFILE_PROMPTS`)."""
-    from codecsep_mm.errors import ConfigError
+    from codecsep_mm.errors import ConfigError, is_whole
 
     low, high = PROFILE_SECONDS
     if not low <= float(seconds) <= high:
         raise ConfigError(f"profile length {seconds} s; give {low:g} to {high:g} seconds of input")
     low_n, high_n = PROFILE_PROMPTS
-    if isinstance(n_prompts, bool) or not isinstance(n_prompts, int) or not low_n <= n_prompts <= high_n:
+    if not is_whole(n_prompts) or not low_n <= n_prompts <= high_n:
         raise ConfigError(f"{n_prompts} prompts; give a whole number from {low_n} to {high_n}")
 
 

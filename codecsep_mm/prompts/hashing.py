@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from codecsep_mm.errors import ConfigError, PromptError
+from codecsep_mm.errors import ConfigError, PromptError, is_whole
 from codecsep_mm.prompts.base import l2_normalize, register
 
 
@@ -23,7 +23,7 @@ class HashTextEncoder:
 
     def __init__(self, embed_dim: int = 64, n_buckets: int = 4096, seed: int = 0, space: str = ""):
         for key, value in (("embed_dim", embed_dim), ("n_buckets", n_buckets)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise ConfigError(f"hash-text {key} is {value!r}; give a whole number of at least 1")
         self.name = "hash-text"
         self.embed_dim = embed_dim

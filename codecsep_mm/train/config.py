@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from codecsep_mm.data.mixing import MixingConfig
-from codecsep_mm.errors import ConfigError
+from codecsep_mm.errors import ConfigError, is_number
 
 LOSS_KINDS = ("si-sdr", "latent", "si-sdr+latent")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -211,7 +211,7 @@ class TrainConfig(YamlConfig):
             raise ConfigError("data.mixing.absent_prob leaves sources out, and SI-SDR has no value for a "
                               "silent source; use it with loss.kind: latent")
         floor = self.loss.absent_floor_db
-        if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not -60 <= floor < 0:
+        if not is_number(floor) or not -60 <= floor < 0:
             raise ConfigError(f"loss.absent_floor_db {floor!r}: give a level in dB from -60 up to (not "
                               "including) 0, e.g. -10")
         check_data_and_steps(self.data, self.run)
