@@ -48,6 +48,43 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return wav, check_sample_rate(sample_rate, str(path))
 
 
+READ_BLOCK_FRAMES = 1 << 18
+
+
+def check_audio_file(path: str | os.PathLike) -> int:
+    """Every check of :func:`load_audio`, reading the file in blocks rather than holding it, so that
+    a batch can be checked whole before any of it is separated. Returns the file's sample rate.
+
+    Raises:
+        AudioInputError: as :func:`load_audio`.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    info = probe_audio(path)
+    frames, finite, peak = 0, True, 0.0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            check_channels(handle.channels, str(path))
+            for block in handle.blocks(READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                frames += block.shape[0]
+                finite = finite and bool(np.isfinite(block).all())
+                if finite and block.size:
+                    peak = max(peak, float(np.abs(block).max()))
+    except AudioInputError:
+        raise
+    except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
+        raise AudioInputError(
+            f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
+        ) from error
+    if info.frames > 0 and frames < info.frames:
+        raise AudioInputError(
+            f"{path}: truncated audio ({frames} of {info.frames} frames readable); re-export the file"
+        )
+    check_content(str(path), frames, finite, peak)
+    return check_sample_rate(info.samplerate, str(path))
+
+
 def probe_audio(path: str | os.PathLike) -> Any:
     """The checks of :func:`load_audio` that need only the file's header (a path that exists, a
     format libsndfile reads, a WAV data chunk that is all there), so that a batch can be checked
@@ -107,14 +144,27 @@ def check_waveform(wav: np.ndarray, name: str = "audio") -> None:
             f"{name}: shaped {wav.shape}, which looks like (samples, channels), the way soundfile.read "
             "returns audio; pass (channels, samples), e.g. wav.T"
         )
+    check_channels(channels, name)
+    finite = bool(np.isfinite(wav).all())
+    check_content(name, samples, finite, float(np.abs(wav).max()) if finite else 0.0)
+
+
+def check_channels(channels: int, name: str) -> None:
     if channels > MAX_CHANNELS:
         raise AudioInputError(
             f"{name}: has {channels} channels; only mono or stereo is supported, "
             "downmix it first (e.g. `sox in.wav -c 2 out.wav`)"
         )
-    if not np.isfinite(wav).all():
+
+
+def check_content(name: str, samples: int, finite: bool, peak: float) -> None:
+    """The checks on what audio holds: samples, all finite, not silent (``peak``: the largest
+    absolute sample, read only when ``finite``)."""
+    if samples == 0:
+        raise AudioInputError(f"{name}: contains no audio (zero length); give a non-empty file")
+    if not finite:
         raise AudioInputError(f"{name}: contains NaN or infinite samples; fix or re-export it")
-    if float(np.abs(wav).max()) <= SILENCE_PEAK:
+    if peak <= SILENCE_PEAK:
         raise AudioInputError(f"{name}: is silent (all samples ~0); nothing to separate")
 
 

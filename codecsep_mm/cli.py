@@ -303,13 +303,13 @@ def _stem_names(labels: Sequence[str]) -> list[str]:
 
 
 def cmd_separate(args) -> int:
-    from codecsep_mm.audio import check_output_rate, probe_audio, save_audio
+    from codecsep_mm.audio import check_audio_file, check_output_rate, save_audio
 
     queries, names = build_queries(args)
     out = _output_folder(Path(args.out))
     inputs = expand_inputs(args.inputs)
     for source in inputs:  # a file that cannot be read or written stops the batch before any of it is
-        check_output_rate(args.format, probe_audio(source).samplerate, str(source))
+        check_output_rate(args.format, check_audio_file(source), str(source))
     separator = _load(args)
     _configure_prompts(separator, args)
     cond = separator.encode_queries(queries)  # encode once for every input

@@ -224,6 +224,34 @@ def test_bad_audio_gives_one_line_error_and_no_output(capsys, tmp_path, case):
     assert (digest(path) if path.exists() else None) == before
 
 
+@pytest.mark.parametrize("case", ["truncated", "empty", "silent", "nan", "channels"])
+def test_a_bad_file_anywhere_in_a_batch_stops_it_before_anything_is_written(capsys, wav_file, tmp_path, case):
+    path, message = _bad_wavs(tmp_path)[case]
+    code, _, err = run(capsys, "separate", wav_file, path, "--text", "x", "-o", tmp_path / "out")
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # not even the good first file's stems
+
+
+def test_the_streamed_check_of_a_file_says_what_loading_it_would(tmp_path, monkeypatch):
+    from codecsep_mm import audio
+
+    monkeypatch.setattr(audio, "READ_BLOCK_FRAMES", 1000)  # many blocks: the NaN and the peak in a late one
+    late = np.zeros((16000, 2), np.float32)
+    late[15500, 1] = 0.5
+    sf.write(tmp_path / "late.wav", late, 22050, subtype="FLOAT")
+    assert audio.check_audio_file(tmp_path / "late.wav") == 22050
+    late[15600, 0] = np.nan
+    sf.write(tmp_path / "late-nan.wav", late, 22050, subtype="FLOAT")
+    cases = {name: path for name, (path, _) in _bad_wavs(tmp_path).items()}
+    cases["late-nan"] = tmp_path / "late-nan.wav"
+    for name, path in cases.items():
+        with pytest.raises(audio.AudioInputError) as loaded:
+            audio.load_audio(path)
+        with pytest.raises(audio.AudioInputError) as checked:
+            audio.check_audio_file(path)
+        assert str(checked.value) == str(loaded.value), name
+
+
 def test_unknown_model(capsys, wav_file, tmp_path):
     code, _, err = run(capsys, "separate", wav_file, "--model", "giant", "--text", "x", "-o", tmp_path / "o")
     assert code != 0 and "unknown model 'giant'" in err and err.count("\n") == 1
