@@ -86,6 +86,9 @@ class SeparationSettings:
             codes are already made, so the masker reads the latent times the window's gain,
             measured from the loudness profile ``encode_codes`` records in the stream (a stream
             without one, e.g. from descript-audio-codec: from the whole input's loudness).
+        remove_offset: in wave mode, take each channel's mean (a DC offset, which is no sound but
+            which the codec and masker hear as one) out of the mixture before separating, and add
+            it to the residual. ``True`` (the default); ``False`` separates the input as it is.
     """
 
     chunk_seconds: float | None = 10.0
@@ -94,8 +97,11 @@ class SeparationSettings:
     mask_floor: float = 0.0
     input_lufs: float | None = None
     mask_power: float = 1.0
+    remove_offset: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.remove_offset, bool):
+            raise ConfigError(f"remove_offset is {self.remove_offset!r}; it must be true or false")
         check_chunk_seconds(self.chunk_seconds)
         for name in ("overlap_seconds", "context_seconds"):
             if not 0.0 <= getattr(self, name) < math.inf:
@@ -414,7 +420,8 @@ class Separator(nn.Module):
                 the result of :meth:`encode_queries`; the codec encoder runs once for all of them.
             sample_rate: rate of an array mixture in Hz (default: the codec's), a whole number
                 from 1 kHz to 768 kHz; any rate is resampled.
-            residual: also return everything else (the latent not taken by any prompt).
+            residual: also return everything else (the latent not taken by any prompt, and the
+                mixture's DC offset, which is taken out before separating).
             chunk_seconds: override the chunk length; ``None`` processes the whole input at once.
             progress: show a progress bar over chunks.
 
@@ -426,11 +433,14 @@ class Separator(nn.Module):
             cond, labels, negative = prompts  # already encoded by encode_queries
         else:
             cond, labels, negative = self.encode_queries(prompts)
-        folded = rearrange(wav, "b c s -> (b c) 1 s")
+        offset = wav.mean(-1, keepdim=True) if self.settings.remove_offset else torch.zeros_like(wav[..., :1])
+        folded = rearrange(wav - offset, "b c s -> (b c) 1 s")
         n_samples = folded.shape[-1]
         stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative, wav.shape[1])
         stems = rearrange(stems[..., :n_samples], "n (b c) s -> n b c s", c=wav.shape[1])
         out = np.stack([self._restore(stem.cpu().numpy(), sample_rate, shape[-1]) for stem in stems])
+        if residual:
+            out[len(labels)] += offset.cpu().numpy()
         out = out.reshape(out.shape[0], *shape)
         return SeparationResult(
             stems=out[: len(labels)],

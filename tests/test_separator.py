@@ -84,6 +84,27 @@ def test_residual_is_the_latent_left_over(sep):
     assert torch.allclose(stems.sum(0), latent, atol=1e-4)
 
 
+def test_a_dc_offset_is_taken_out_of_the_stems_and_goes_to_the_residual(tmp_path, monkeypatch):
+    own = Separator.from_pretrained("tiny")  # its settings change below
+    heard = []
+    encode = own.codec.encode
+    monkeypatch.setattr(own.codec, "encode", lambda wav: heard.append(wav.mean(-1).flatten()) or encode(wav))
+    stereo = tone_mix(1.0, channels=2)
+    offset = np.array([[0.3], [-0.2]], np.float32)
+    plain = own.separate(stereo, ["a", "b"], residual=True)
+    shifted = own.separate(stereo + offset, ["a", "b"], residual=True)
+    assert torch.allclose(heard[1], heard[0], atol=1e-4)  # the codec hears the mixture without it
+    assert np.allclose(shifted.stems, plain.stems, atol=1e-3)
+    assert np.allclose(shifted.residual, plain.residual + offset, atol=1e-3)
+    own.settings = dataclasses.replace(own.settings, remove_offset=False)
+    own.separate(stereo + offset, ["a", "b"], residual=True)
+    assert torch.allclose(heard[2] - heard[0], torch.tensor([0.3, -0.2]), atol=1e-2)  # as it was
+    own.save_pretrained(tmp_path / "model")
+    assert Separator.from_pretrained(tmp_path / "model").settings.remove_offset is False
+    with pytest.raises(ConfigError, match="remove_offset is 'yes'; it must be true or false"):
+        SeparationSettings(remove_offset="yes")
+
+
 def test_a_mask_floor_blends_each_masked_latent_with_the_mixture_latent(tmp_path):
     own = Separator.from_pretrained("tiny")  # its settings change below
     latent = own.codec.encode(torch.from_numpy(tone_mix(1.0))[None])

@@ -150,6 +150,7 @@ def test_eval_separates_in_the_windows_asked_for(tmp_path, mixtures, capsys):
     capsys.readouterr()
     info = json.loads((out / "results.json").read_text())["info"]
     # a 0.6 s window: 0.15 s of context on each side of a 0.3 s chunk, cross-faded over 0.15 s
+    assert info["separation"].pop("remove_offset") is True
     assert info["separation"] == pytest.approx(
         {"chunk_seconds": 0.3, "overlap_seconds": 0.15, "context_seconds": 0.15, "mask_floor": 0.0,
          "input_lufs": None, "mask_power": 1.0})
@@ -243,17 +244,51 @@ def test_the_mask_floor_benchmark_at_floor_0_scores_like_eval(tmp_path, mixtures
 def test_the_input_level_benchmark_at_gain_0_without_input_loudness_scores_like_eval(mixtures, capsys):
     script = REPO / "benchmarks" / "input_level.py"
     done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
-                           "--kinds", "class", "--gains", "0,12", "--input-lufs", "off,-27"],
+                           "--kinds", "class", "--gains", "0,12", "--input-lufs", "off,-27",
+                           "--offsets=0,0.3", "--remove-offset=on,off"],
                           capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr
-    means = {(lufs, gain): float(mean) for lufs, gain, mean in
-             re.findall(r"input_lufs (\S+)\s+gain\s+(\S+) dB class.*mean\s+(\S+)", done.stdout)}
-    assert set(means) == {("off", "+0.0"), ("off", "+12.0"), ("-27", "+0.0"), ("-27", "+12.0")}
+    means = {key[:-1]: float(key[-1]) for key in re.findall(
+        r"input_lufs (\S+)\s+remove_offset (\S+)\s+gain\s+(\S+) dB offset (\S+) class.*mean\s+(\S+)", done.stdout)}
+    assert set(means) == {(lufs, remove, gain, offset) for lufs in ("off", "-27") for remove in ("on", "off")
+                          for gain in ("+0.0", "+12.0") for offset in ("+0.00", "+0.30")}
     assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
                  "--no-upper-bound", "--json", "--no-progress"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert means[("off", "+0.0")] == pytest.approx(
+    assert means[("off", "on", "+0.0", "+0.00")] == pytest.approx(
         summary["by_kind"]["class"]["mean_over_classes"]["si_sdri"], abs=0.006)
+    for lufs in ("off", "-27"):  # with the offset taken out, adding one changes nothing
+        assert means[(lufs, "on", "+0.0", "+0.30")] == pytest.approx(means[(lufs, "on", "+0.0", "+0.00")], abs=0.02)
+
+
+def test_the_dc_offset_benchmark_scores_like_eval_and_counts_low_references(mixtures, capsys):
+    script = REPO / "benchmarks" / "dc_offset.py"
+    done = subprocess.run([sys.executable, str(script), "--model", "tiny", "--manifest", str(mixtures),
+                           "--kinds", "class", "--min-offset", "-1"],
+                          capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 mixtures" in done.stdout
+    assert "below 20 Hz (mean taken out): speech 0 of 2, music 0 of 2, sfx 0 of 2" in done.stdout
+    means = {(band, remove): float(mean) for band, remove, mean in
+             re.findall(r"^(as eval scores|above 20 Hz)\s+remove_offset (on|off)\s+class.*mean\s+(\S+)$",
+                        done.stdout, re.MULTILINE)}
+    assert len(means) == 4
+    assert main(["eval", "--model", "tiny", "--manifest", str(mixtures), "--kinds", "class", "--no-sdr",
+                 "--no-upper-bound", "--json", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert means[("as eval scores", "on")] == pytest.approx(
+        summary["by_kind"]["class"]["mean_over_classes"]["si_sdri"], abs=0.006)
+
+
+def test_low_share_is_the_energy_below_a_frequency():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from dc_offset import low_share, offset_share
+
+    t = np.arange(16000) / 16000
+    wav = np.sin(2 * np.pi * 5 * t) + np.sin(2 * np.pi * 440 * t) + 0.7  # 5 Hz and 440 Hz, equal energy
+    assert low_share(wav, 16000, 20.0) == pytest.approx(0.5, abs=1e-6)
+    assert low_share(np.sin(2 * np.pi * 440 * t), 16000, 20.0) == pytest.approx(0.0, abs=1e-9)
+    assert offset_share(np.full(100, -0.5)) == pytest.approx(1.0) and offset_share(np.zeros(10)) == 0.0
 
 
 def test_stem_shares_name_the_stems_an_estimate_is_made_of():
