@@ -37,6 +37,7 @@ from codecsep_mm.streaming import OverlapAdd, fade_weights, plan_windows, releas
 NORMALIZED_DB = -16.0  # the loudness descript-audio-codec's compress() normalises to
 SILENT_DB = -70.0  # the input_db a stream records for silence (descript-audio-codec's floor too)
 PROFILE_KEY = "loudness_profile"  # a stream's K-weighted energy per latent frame (see _stream_gain)
+OFFSET_KEY = "offset"  # a stream's DC offset per channel, taken out before encoding (see encode_codes)
 INPUT_GAIN_LIMIT_DB = 30.0  # the most ``input_lufs`` raises a window (and code-stream mode a stem)
 MASK_POWER_RANGE = (0.1, 4.0)  # the powers ``mask_power`` may take
 
@@ -577,11 +578,16 @@ class Separator(nn.Module):
         With ``input_lufs`` set, the input is first brought to that loudness as a whole (a
         quantizer codes the levels it was fitted to best; descript-audio-codec's ``compress``
         normalises likewise), and the stream records the gain that undoes it (``gain_db``), which
-        :meth:`decode_codes` applies. ``input_db`` stays the input's own loudness."""
+        :meth:`decode_codes` applies. ``input_db`` stays the input's own loudness. With
+        ``remove_offset`` (the default) each channel's DC offset is taken out before encoding and
+        recorded (``offset``); decoding adds it back, and of the stems of :meth:`separate_codes`
+        only the residual carries it."""
         wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
         if len(shape) == 3 and shape[0] != 1:
             raise AudioInputError("encode one mixture at a time (got a batch)")
         channels = shape[-2] if len(shape) >= 2 else 1
+        offset = wav.mean(-1, keepdim=True) if self.settings.remove_offset else torch.zeros_like(wav[..., :1])
+        wav = wav - offset
         input_db = max(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate), SILENT_DB)
         gain = self.settings.input_gain(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate))
         wav = wav * gain
@@ -606,13 +612,15 @@ class Separator(nn.Module):
             fingerprint=self.codec.fingerprint(),
             normalized=False,
             extra={PROFILE_KEY: loudness_profile(wav[0].cpu().numpy(), self.sample_rate, hop)[:n_frames],
-                   "gain_db": -20 * math.log10(gain)},
+                   "gain_db": -20 * math.log10(gain), OFFSET_KEY: offset.flatten().tolist()},
         )
 
     @torch.inference_mode()
     def decode_codes(self, stream: CodeStream) -> np.ndarray:
-        """:class:`CodeStream` -> ``(channels, samples)`` at the stream's sample rate."""
+        """:class:`CodeStream` -> ``(channels, samples)`` at the stream's sample rate (with the DC
+        offset it records added back)."""
         stream.check_codec(self.codec)
+        offset = stream_offset(stream)
         hop = self.codec.hop_length
         codes = stream.codes.to(self.device)
         n_frames = codes.shape[-1]
@@ -634,7 +642,8 @@ class Separator(nn.Module):
         wav = resample(wav, self.sample_rate, stream.sample_rate)
         if wav.shape[-1] < stream.original_length:
             wav = np.pad(wav, [(0, 0), (0, stream.original_length - wav.shape[-1])])
-        return wav[..., : stream.original_length].astype(np.float32)
+        wav = wav[..., : stream.original_length] + offset[:, None]
+        return wav.astype(np.float32)
 
     @torch.inference_mode()
     def separate_codes(
@@ -652,6 +661,7 @@ class Separator(nn.Module):
         on, and ``"residual"`` is the residual's alone (see :func:`unique_labels`).
         """
         stream.check_codec(self.codec)
+        offset = stream_offset(stream)  # the residual's alone
         cond, labels, negative = self.encode_queries(prompts)
         codes = stream.codes.to(self.device)
         n_q, n_frames = codes.shape[1], codes.shape[-1]
@@ -691,7 +701,8 @@ class Separator(nn.Module):
                 codec=self.codec.name,
                 fingerprint=self.codec.fingerprint(),
                 normalized=False,
-                extra={"gain_db": gain_db - 20 * math.log10(scale), "prompt": label},
+                extra={"gain_db": gain_db - 20 * math.log10(scale), "prompt": label,
+                       **({OFFSET_KEY: offset.tolist()} if residual and stem_index == n_out - 1 else {})},
             )
         return result
 
@@ -714,6 +725,26 @@ class Separator(nn.Module):
 
     def describe(self) -> dict[str, Any]:
         return {**self.config, "settings": asdict(self.settings)}
+
+
+def stream_offset(stream: CodeStream) -> np.ndarray:
+    """The DC offset per channel a stream records (zeros where it records none, as in streams from
+    descript-audio-codec or from before offsets were taken out).
+
+    Raises:
+        AudioInputError: an offset that is not one finite number per channel.
+    """
+    recorded = stream.extra.get(OFFSET_KEY)
+    if recorded is None:
+        return np.zeros(stream.channels, np.float32)
+    try:
+        offset = np.asarray(recorded, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        offset = np.empty(0)
+    if offset.size != stream.channels or not np.isfinite(offset).all():
+        raise AudioInputError(f"the code stream's {OFFSET_KEY!r} is {recorded!r}, not one number per channel "
+                              f"({stream.channels}); encode the audio again with `codecsep-mm encode`")
+    return offset.astype(np.float32)
 
 
 def _segment(wav: torch.Tensor, start: int, stop: int) -> torch.Tensor:

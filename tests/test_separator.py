@@ -306,7 +306,9 @@ def test_a_quiet_stem_is_quantized_again_at_the_mixtures_level(monkeypatch):
     # scaled back to the mixture's level it was coded as the mixture itself is
     again = own.codec.quantize(own.codec.dequantize(stream.codes), stream.n_codebooks)
     assert (quiet.codes == again).float().mean() > 0.99
-    np.testing.assert_allclose(own.decode_codes(quiet), 0.1 * own.decode_codes(dataclasses.replace(stream, codes=again)),
+    no_offset = {k: v for k, v in stream.extra.items() if k != "offset"}  # the residual's alone
+    np.testing.assert_allclose(own.decode_codes(quiet),
+                               0.1 * own.decode_codes(dataclasses.replace(stream, codes=again, extra=no_offset)),
                                atol=1e-5)
     assert quiet.input_db == pytest.approx(stream.input_db - 20.0, abs=1e-3)  # its loudness, for DAC
 
@@ -384,6 +386,31 @@ def test_encode_decode_codes_restore_length_and_channels(sep):
     stream = sep.encode_codes(wav, sample_rate=22050)
     out = sep.decode_codes(stream)
     assert out.shape == (2, 33001) and stream.sample_rate == 22050
+
+
+def test_a_code_stream_records_the_dc_offset_it_took_out_and_only_the_residual_keeps_it(sep, tmp_path):
+    from codecsep_mm.codecs import read_dac_file, write_dac_file
+
+    stereo = tone_mix(1.0, channels=2)
+    offset = np.array([[0.3], [-0.2]], np.float32)
+    plain, shifted = sep.encode_codes(stereo), sep.encode_codes(stereo + offset)
+    assert torch.equal(shifted.codes, plain.codes)  # the codec coded the same audio
+    assert np.allclose(np.subtract(shifted.extra["offset"], plain.extra["offset"]), [0.3, -0.2], atol=1e-5)
+    write_dac_file(tmp_path / "mix.dac", shifted)
+    decoded = sep.decode_codes(read_dac_file(tmp_path / "mix.dac"))
+    assert np.allclose(decoded, sep.decode_codes(plain) + offset, atol=1e-4)
+    stems = sep.separate_codes(shifted, ["a", "residual"], residual=True)
+    assert "offset" not in stems["a"].extra and "offset" not in stems["residual (2)"].extra  # a prompt called so
+    assert np.allclose(sep.decode_codes(stems["residual"]),
+                       sep.decode_codes(sep.separate_codes(plain, ["a", "residual"], residual=True)["residual"])
+                       + offset, atol=1e-4)
+    del shifted.extra["offset"]  # a stream from descript-audio-codec records none: decoded as it is
+    del plain.extra["offset"]
+    assert np.allclose(sep.decode_codes(shifted), sep.decode_codes(plain), atol=1e-6)
+    for bad in ([0.3], ["a", "b"], [float("nan"), 0.0]):
+        shifted.extra["offset"] = bad
+        with pytest.raises(AudioInputError, match="not one number per channel"):
+            sep.decode_codes(shifted)
 
 
 def test_save_and_load_roundtrip_exactly(sep, tmp_path):
