@@ -87,9 +87,10 @@ class SeparationSettings:
             codes are already made, so the masker reads the latent times the window's gain,
             measured from the loudness profile ``encode_codes`` records in the stream (a stream
             without one, e.g. from descript-audio-codec: from the whole input's loudness).
-        remove_offset: in wave mode, take each channel's mean (a DC offset, which is no sound but
-            which the codec and masker hear as one) out of the mixture before separating, and add
-            it to the residual. ``True`` (the default); ``False`` separates the input as it is.
+        remove_offset: take each channel's mean (a DC offset, which is no sound but which the
+            codec and masker hear as one) out of the mixture before it is encoded, and add it to
+            the residual (in code-stream mode the stream records it, see ``encode_codes``).
+            ``True`` (the default); ``False`` encodes the input as it is.
     """
 
     chunk_seconds: float | None = 10.0
@@ -434,7 +435,7 @@ class Separator(nn.Module):
             cond, labels, negative = prompts  # already encoded by encode_queries
         else:
             cond, labels, negative = self.encode_queries(prompts)
-        offset = wav.mean(-1, keepdim=True) if self.settings.remove_offset else torch.zeros_like(wav[..., :1])
+        offset = self._offset(wav)
         folded = rearrange(wav - offset, "b c s -> (b c) 1 s")
         n_samples = folded.shape[-1]
         stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative, wav.shape[1])
@@ -469,6 +470,11 @@ class Separator(nn.Module):
             check_waveform(item, name=f"mixture[{index}]" if len(array) > 1 else "mixture")
         sample_rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate, "mixture")
         return self._to_codec_rate(array, sample_rate), sample_rate, shape
+
+    def _offset(self, wav: torch.Tensor) -> torch.Tensor:
+        """The DC offset taken out of ``wav (b, c, s)`` before it is encoded, ``(b, c, 1)``: each
+        channel's mean, or zeros when ``remove_offset`` is off."""
+        return wav.mean(-1, keepdim=True) if self.settings.remove_offset else torch.zeros_like(wav[..., :1])
 
     def _to_codec_rate(self, batch: np.ndarray, sample_rate: int) -> torch.Tensor:
         batch = np.stack([resample(item, sample_rate, self.sample_rate) for item in batch])
@@ -586,7 +592,7 @@ class Separator(nn.Module):
         if len(shape) == 3 and shape[0] != 1:
             raise AudioInputError("encode one mixture at a time (got a batch)")
         channels = shape[-2] if len(shape) >= 2 else 1
-        offset = wav.mean(-1, keepdim=True) if self.settings.remove_offset else torch.zeros_like(wav[..., :1])
+        offset = self._offset(wav)
         wav = wav - offset
         input_db = max(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate), SILENT_DB)
         gain = self.settings.input_gain(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate))
