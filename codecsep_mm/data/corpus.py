@@ -253,12 +253,16 @@ def _convert_package(package, version, source, table: LabelTable, config, report
 def convert_to_flac(file: PackageFile, target: Path, force: bool = False) -> float | None:
     """Decode, downmix to mono, resample to 16 kHz, write 16-bit FLAC; return the duration.
 
-    Returns None for files that cannot be decoded, are silent or shorter than 0.1 s.
+    Returns None for files that cannot be decoded, are silent or shorter than 0.1 s. Silent means
+    a peak below ``SILENCE_PEAK`` at 16 kHz, as written: a recording of faint codec noise whose
+    16 kHz copy would hold nothing (Wesnoth's ``silence.ogg``, a music track) is dropped too, and
+    so is such a copy an earlier build wrote.
     """
     import soundfile as sf
 
     if target.is_file() and not force:
-        return sf.info(str(target)).duration
+        written, rate = sf.read(str(target), dtype="float32")
+        return None if float(np.abs(written).max(initial=0.0)) < SILENCE_PEAK else len(written) / rate
     try:
         if file.member is None:
             data, rate = sf.read(str(file.disk_path), dtype="float32", always_2d=True)
@@ -274,6 +278,8 @@ def convert_to_flac(file: PackageFile, target: Path, force: bool = False) -> flo
     from codecsep_mm.audio import atomic_path, resample
 
     wav = np.clip(resample(mono, int(rate), SAMPLE_RATE), -1.0, 1.0)
+    if float(np.abs(wav).max()) < SILENCE_PEAK:
+        return None
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         sf.write(str(tmp), wav[0], SAMPLE_RATE, format="FLAC", subtype="PCM_16")

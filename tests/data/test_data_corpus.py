@@ -296,6 +296,26 @@ def test_rebuild_reuses_converted_files(fake_tree, fake_corpus, tmp_path):
     assert before == after
 
 
+def test_a_recording_whose_16_khz_copy_would_be_silent_is_dropped_when_converted_and_when_reused(tmp_path):
+    from codecsep_mm.data.corpus import SILENCE_PEAK, convert_to_flac
+    from codecsep_mm.data.packages import PackageFile
+
+    rng = np.random.default_rng(0)
+    hiss = np.zeros((44100, 2), np.float32)  # faint noise above 16 kHz: loud enough at 44.1 kHz, gone at 16
+    hiss[::2] = 3 * SILENCE_PEAK
+    hiss[1::2] = -3 * SILENCE_PEAK
+    sf.write(tmp_path / "silence.wav", hiss, 44100, subtype="FLOAT")
+    assert np.abs(hiss).max() > SILENCE_PEAK
+    assert convert_to_flac(PackageFile("p", "/silence.wav", tmp_path / "silence.wav"), tmp_path / "a.flac") is None
+    assert not (tmp_path / "a.flac").exists()
+    tone = (0.1 * np.sin(np.arange(16000) / 5) + 1e-3 * rng.standard_normal(16000)).astype(np.float32)
+    sf.write(tmp_path / "tone.wav", tone, 16000, subtype="FLOAT")
+    assert convert_to_flac(PackageFile("p", "/tone.wav", tmp_path / "tone.wav"), tmp_path / "b.flac") == 1.0
+    assert convert_to_flac(PackageFile("p", "/tone.wav", tmp_path / "tone.wav"), tmp_path / "b.flac") == 1.0
+    sf.write(tmp_path / "b.flac", np.zeros(16000, np.float32), 16000, subtype="PCM_16")  # an earlier build's
+    assert convert_to_flac(PackageFile("p", "/tone.wav", tmp_path / "tone.wav"), tmp_path / "b.flac") is None
+
+
 def test_stats_command_prints_per_class_tables(fake_corpus, capsys):
     from codecsep_mm.cli import main
 
