@@ -291,6 +291,24 @@ def test_low_share_is_the_energy_below_a_frequency():
     assert offset_share(np.full(100, -0.5)) == pytest.approx(1.0) and offset_share(np.zeros(10)) == 0.0
 
 
+def test_the_source_offsets_benchmark_counts_offsets_and_silent_recordings(tmp_path):
+    t = np.arange(16000) / 16000
+    tone = 0.2 * np.sin(2 * np.pi * 440 * t)
+    waves = {"clean": ("speech", tone), "offset": ("speech", tone + 0.1), "silent": ("music", 0 * tone),
+             "hum": ("sfx", tone - 0.01)}  # an offset of 7 % of the RMS
+    lines = []
+    for name, (cls, wav) in waves.items():
+        sf.write(tmp_path / f"{name}.wav", wav.astype(np.float32), 16000, subtype="FLOAT")
+        lines.append(json.dumps({"path": f"{name}.wav", "class": cls, "label": name, "package": f"pkg-{name}"}))
+    (tmp_path / "sources.jsonl").write_text("\n".join(lines) + "\n")
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "source_offsets.py"), str(tmp_path / "sources.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"speech\s+1 of\s+2 \(50.0%\)", done.stdout) and re.search(r"sfx\s+1 of\s+1", done.stdout)
+    assert re.search(r"music\s+0 of\s+1", done.stdout) and "packages: pkg-offset 1, pkg-hum 1" in done.stdout
+    assert "silent: 1\n  music " in done.stdout and done.stdout.rstrip().endswith("silent.wav")
+
+
 def test_stem_shares_name_the_stems_an_estimate_is_made_of():
     from codecsep_mm.eval.metrics import stem_shares
 
