@@ -89,7 +89,8 @@ class SeparationSettings:
             without one, e.g. from descript-audio-codec: from the whole input's loudness).
         remove_offset: take each channel's mean (a DC offset, which is no sound but which the
             codec and masker hear as one) out of the mixture before it is encoded, and add it to
-            the residual (in code-stream mode the stream records it, see ``encode_codes``).
+            the residual and to the stems of negative queries (in code-stream mode the stream
+            records it, see ``encode_codes``).
             ``True`` (the default); ``False`` encodes the input as it is.
     """
 
@@ -423,7 +424,8 @@ class Separator(nn.Module):
             sample_rate: rate of an array mixture in Hz (default: the codec's), a whole number
                 from 1 kHz to 768 kHz; any rate is resampled.
             residual: also return everything else (the latent not taken by any prompt, and the
-                mixture's DC offset, which is taken out before separating).
+                mixture's DC offset, which is taken out before separating; negative queries'
+                stems carry it too).
             chunk_seconds: override the chunk length; ``None`` processes the whole input at once.
             progress: show a progress bar over chunks.
 
@@ -441,8 +443,8 @@ class Separator(nn.Module):
         stems = self._separate_waveform(folded, cond, residual, chunk_seconds, progress, negative, wav.shape[1])
         stems = rearrange(stems[..., :n_samples], "n (b c) s -> n b c s", c=wav.shape[1])
         out = np.stack([self._restore(stem.cpu().numpy(), sample_rate, shape[-1]) for stem in stems])
-        if residual:
-            out[len(labels)] += offset.cpu().numpy()
+        for index in self._offset_stems(negative, len(labels), residual):  # "everything else" keeps it
+            out[index] += offset.cpu().numpy()
         out = out.reshape(out.shape[0], *shape)
         return SeparationResult(
             stems=out[: len(labels)],
@@ -470,6 +472,13 @@ class Separator(nn.Module):
             check_waveform(item, name=f"mixture[{index}]" if len(array) > 1 else "mixture")
         sample_rate = self.sample_rate if sample_rate is None else check_sample_rate(sample_rate, "mixture")
         return self._to_codec_rate(array, sample_rate), sample_rate, shape
+
+    @staticmethod
+    def _offset_stems(negative: Sequence[bool] | None, n_prompts: int, residual: bool) -> list[int]:
+        """The stems that keep the mixture's DC offset: those of negative queries ("everything
+        except ...") and the residual (index ``n_prompts``)."""
+        flags = list(negative or [False] * n_prompts)
+        return [i for i, flag in enumerate(flags) if flag] + ([n_prompts] if residual else [])
 
     def _offset(self, wav: torch.Tensor) -> torch.Tensor:
         """The DC offset taken out of ``wav (b, c, s)`` before it is encoded, ``(b, c, 1)``: each
@@ -587,7 +596,7 @@ class Separator(nn.Module):
         :meth:`decode_codes` applies. ``input_db`` stays the input's own loudness. With
         ``remove_offset`` (the default) each channel's DC offset is taken out before encoding and
         recorded (``offset``); decoding adds it back, and of the stems of :meth:`separate_codes`
-        only the residual carries it."""
+        only the residual and those of negative queries carry it."""
         wav, sample_rate, shape = self._prepare_mixture(mixture, sample_rate)
         if len(shape) == 3 and shape[0] != 1:
             raise AudioInputError("encode one mixture at a time (got a batch)")
@@ -687,6 +696,7 @@ class Separator(nn.Module):
             energy += block.pow(2).flatten(1).sum(1).double().cpu()
             for stem_index in range(n_out):
                 masked[stem_index].append(block[stem_index])
+        offset_stems = self._offset_stems(negative, len(labels), residual)
         extra_stem = ["residual"] if residual else []
         keys = unique_labels(labels, reserved=extra_stem) + extra_stem
         labels = labels + extra_stem
@@ -708,7 +718,7 @@ class Separator(nn.Module):
                 fingerprint=self.codec.fingerprint(),
                 normalized=False,
                 extra={"gain_db": gain_db - 20 * math.log10(scale), "prompt": label,
-                       **({OFFSET_KEY: offset.tolist()} if residual and stem_index == n_out - 1 else {})},
+                       **({OFFSET_KEY: offset.tolist()} if stem_index in offset_stems else {})},
             )
         return result
 

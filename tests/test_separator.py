@@ -84,20 +84,24 @@ def test_residual_is_the_latent_left_over(sep):
     assert torch.allclose(stems.sum(0), latent, atol=1e-4)
 
 
-def test_a_dc_offset_is_taken_out_of_the_stems_and_goes_to_the_residual(tmp_path, monkeypatch):
+def test_a_dc_offset_is_taken_out_of_the_stems_and_goes_to_everything_else(tmp_path, monkeypatch):
     own = Separator.from_pretrained("tiny")  # its settings change below
     heard = []
     encode = own.codec.encode
     monkeypatch.setattr(own.codec, "encode", lambda wav: heard.append(wav.mean(-1).flatten()) or encode(wav))
+    from codecsep_mm.prompts.query import Query
+
     stereo = tone_mix(1.0, channels=2)
     offset = np.array([[0.3], [-0.2]], np.float32)
-    plain = own.separate(stereo, ["a", "b"], residual=True)
-    shifted = own.separate(stereo + offset, ["a", "b"], residual=True)
+    prompts = ["a", Query.everything_except("a")]
+    plain = own.separate(stereo, prompts, residual=True)
+    shifted = own.separate(stereo + offset, prompts, residual=True)
     assert torch.allclose(heard[1], heard[0], atol=1e-4)  # the codec hears the mixture without it
-    assert np.allclose(shifted.stems, plain.stems, atol=1e-3)
+    assert np.allclose(shifted.stems[0], plain.stems[0], atol=1e-3)
+    assert np.allclose(shifted.stems[1], plain.stems[1] + offset, atol=1e-3)  # "everything except" keeps it
     assert np.allclose(shifted.residual, plain.residual + offset, atol=1e-3)
     own.settings = dataclasses.replace(own.settings, remove_offset=False)
-    own.separate(stereo + offset, ["a", "b"], residual=True)
+    own.separate(stereo + offset, prompts, residual=True)
     assert torch.allclose(heard[2] - heard[0], torch.tensor([0.3, -0.2]), atol=1e-2)  # as it was
     own.save_pretrained(tmp_path / "model")
     assert Separator.from_pretrained(tmp_path / "model").settings.remove_offset is False
@@ -388,8 +392,9 @@ def test_encode_decode_codes_restore_length_and_channels(sep):
     assert out.shape == (2, 33001) and stream.sample_rate == 22050
 
 
-def test_a_code_stream_records_the_dc_offset_it_took_out_and_only_the_residual_keeps_it(sep, tmp_path):
+def test_a_code_stream_records_the_dc_offset_it_took_out_and_only_everything_else_keeps_it(sep, tmp_path):
     from codecsep_mm.codecs import read_dac_file, write_dac_file
+    from codecsep_mm.prompts.query import Query
 
     stereo = tone_mix(1.0, channels=2)
     offset = np.array([[0.3], [-0.2]], np.float32)
@@ -399,8 +404,9 @@ def test_a_code_stream_records_the_dc_offset_it_took_out_and_only_the_residual_k
     write_dac_file(tmp_path / "mix.dac", shifted)
     decoded = sep.decode_codes(read_dac_file(tmp_path / "mix.dac"))
     assert np.allclose(decoded, sep.decode_codes(plain) + offset, atol=1e-4)
-    stems = sep.separate_codes(shifted, ["a", "residual"], residual=True)
+    stems = sep.separate_codes(shifted, ["a", "residual", Query.everything_except("a")], residual=True)
     assert "offset" not in stems["a"].extra and "offset" not in stems["residual (2)"].extra  # a prompt called so
+    assert stems["not a"].extra["offset"] == shifted.extra["offset"]
     assert np.allclose(sep.decode_codes(stems["residual"]),
                        sep.decode_codes(sep.separate_codes(plain, ["a", "residual"], residual=True)["residual"])
                        + offset, atol=1e-4)
