@@ -75,6 +75,11 @@ class MixingConfig:
             sound that is not there (``{music: 0.2}``: one mixture in five has no music, and the
             "music" prompt must not take the steady sound effects). At least one source is always
             kept; validation mixtures keep every source.
+        remove_offset: take each stem's mean out of its crop before it is levelled, so that
+            mixtures and targets carry no DC offset, as a separator with
+            ``separation.remove_offset`` hears its input (off by default, so that earlier recipes
+            give the same items; about 10 % of the corpus's speech and 14 % of its sound-effect
+            recordings carry an offset of more than 5 % of their RMS).
     """
 
     sample_rate: int = 16000
@@ -99,8 +104,11 @@ class MixingConfig:
     duration_weight_seconds: dict[str, float] = field(default_factory=dict)
     balance_labels: tuple[str, ...] = ()
     absent_prob: dict[str, float] = field(default_factory=dict)
+    remove_offset: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.remove_offset, bool):
+            raise ConfigError(f"mixing remove_offset is {self.remove_offset!r}; give true or false")
         object.__setattr__(self, "classes", tuple(self.classes))
         unknown = [c for c in self.classes if c not in CLASSES]
         if unknown:
@@ -320,6 +328,8 @@ class MixtureDataset:
             bank = self.banks[cls]
             record_index = self._pick_record(bank, cls, rng)
             stem = self._augmented_crop(bank, record_index, n_samples, rng)
+            if self.config.remove_offset:
+                stem = (stem - stem.mean(dtype=np.float64)).astype(np.float32)
             gain_db = self.config.loudness_lufs[cls] - self._loudness(stem)
             gain_db += rng.uniform(-self.config.gain_db, self.config.gain_db)
             stems.append(stem * np.float32(10 ** (gain_db / 20)) if math.isfinite(gain_db) else stem)

@@ -188,6 +188,34 @@ def test_absent_sources_are_silent_stems_whose_prompts_are_kept():
     assert MixingConfig(absent_prob={"music": 0.5}).without_augmentation().absent_prob == {}
 
 
+class _OffsetBank:
+    """A bank whose crops carry a DC offset of ``offset``."""
+
+    def __init__(self, bank, offset: float):
+        self.bank, self.offset, self.records = bank, offset, bank.records
+
+    def __len__(self) -> int:
+        return len(self.bank)
+
+    def crop(self, index, n_samples, rng):
+        return self.bank.crop(index, n_samples, rng) + np.float32(self.offset)
+
+
+def test_remove_offset_takes_each_stems_dc_out_and_changes_nothing_else():
+    banks = synthetic_banks(("speech", "music", "sfx"), 16000)
+    shifted = {cls: _OffsetBank(bank, 0.1) for cls, bank in banks.items()}
+    kept = MixtureDataset(shifted, MixingConfig(crop_seconds=0.5), seed=3)[1]
+    assert abs(kept.mixture.mean()) > 0.05  # the offsets are in the mixture, as before
+    removed = MixtureDataset(shifted, MixingConfig(crop_seconds=0.5, remove_offset=True), seed=3)[1]
+    assert np.abs(removed.stems.mean(-1)).max() < 1e-5 and abs(removed.mixture.mean()) < 1e-5
+    np.testing.assert_array_equal(removed.mixture[0], removed.stems.sum(0))
+    assert removed.prompts == kept.prompts  # the same draws
+    clean = MixtureDataset(banks, MixingConfig(crop_seconds=0.5, remove_offset=True), seed=3)[1]
+    np.testing.assert_allclose(removed.stems, clean.stems, atol=1e-5)  # as if the offsets were never there
+    with pytest.raises(ConfigError, match="remove_offset is 'yes'"):
+        MixingConfig(remove_offset="yes")
+
+
 @pytest.mark.parametrize("value, match", [({"noise": 0.5}, "not mixed classes"), ({"music": 1.5}, "between 0 and 1"),
                                           ({"music": "often"}, "between 0 and 1")])
 def test_bad_absent_odds(value, match):
