@@ -35,14 +35,8 @@ def load_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     try:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
-        raise AudioInputError(
-            f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
-        ) from error
-    if info.frames > 0 and data.shape[0] < info.frames:
-        raise AudioInputError(
-            f"{path}: truncated audio ({data.shape[0]} of {info.frames} frames readable); "
-            "re-export the file"
-        )
+        raise _unreadable(path, error) from error
+    _check_frames(path, data.shape[0], info.frames)
     wav = np.ascontiguousarray(data.T)
     check_waveform(wav, name=str(path))
     return wav, check_sample_rate(sample_rate, str(path))
@@ -74,13 +68,8 @@ def check_audio_file(path: str | os.PathLike) -> int:
     except AudioInputError:
         raise
     except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
-        raise AudioInputError(
-            f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
-        ) from error
-    if info.frames > 0 and frames < info.frames:
-        raise AudioInputError(
-            f"{path}: truncated audio ({frames} of {info.frames} frames readable); re-export the file"
-        )
+        raise _unreadable(path, error) from error
+    _check_frames(path, frames, info.frames)
     check_content(str(path), frames, finite, peak)
     return check_sample_rate(info.samplerate, str(path))
 
@@ -103,12 +92,22 @@ def probe_audio(path: str | os.PathLike) -> Any:
     try:
         info = sf.info(str(path))
     except Exception as error:  # libsndfile raises several types; all mean "cannot decode"
-        raise AudioInputError(
-            f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC"
-        ) from error
+        raise _unreadable(path, error) from error
     if _wav_data_missing(path):
         raise AudioInputError(f"{path}: truncated audio (its data chunk is cut short); re-export the file")
     return info
+
+
+def _unreadable(path: Path, error: BaseException) -> AudioInputError:
+    return AudioInputError(f"{path}: cannot read audio ({_first_line(error)}); convert it to WAV or FLAC")
+
+
+def _check_frames(path: Path, readable: int, expected: int) -> None:
+    """Truncated: fewer frames decode than the header promises (``expected`` 0: unknown)."""
+    if expected > 0 and readable < expected:
+        raise AudioInputError(
+            f"{path}: truncated audio ({readable} of {expected} frames readable); re-export the file"
+        )
 
 
 def _wav_data_missing(path: Path) -> bool:

@@ -303,13 +303,16 @@ def _stem_names(labels: Sequence[str]) -> list[str]:
 
 
 def cmd_separate(args) -> int:
-    from codecsep_mm.audio import check_audio_file, check_output_rate, save_audio
+    from codecsep_mm.audio import check_audio_file, check_output_rate, probe_audio, save_audio
 
     queries, names = build_queries(args)
     out = _output_folder(Path(args.out))
     inputs = expand_inputs(args.inputs)
-    for source in inputs:  # a file that cannot be read or written stops the batch before any of it is
-        check_output_rate(args.format, check_audio_file(source), str(source))
+    # a file that cannot be read or written stops a batch before any of it is written: every file is
+    # read through once; a single file only needs its header, as separating it checks the rest first
+    rate_of = check_audio_file if len(inputs) > 1 else (lambda source: probe_audio(source).samplerate)
+    for source in inputs:
+        check_output_rate(args.format, rate_of(source), str(source))
     separator = _load(args)
     _configure_prompts(separator, args)
     cond = separator.encode_queries(queries)  # encode once for every input

@@ -603,8 +603,9 @@ class Separator(nn.Module):
         channels = shape[-2] if len(shape) >= 2 else 1
         offset = self._offset(wav)
         wav = wav - offset
-        input_db = max(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate), SILENT_DB)
-        gain = self.settings.input_gain(loudness_lufs(wav[0].cpu().numpy(), self.sample_rate))
+        loudness = loudness_lufs(wav[0].cpu().numpy(), self.sample_rate)
+        input_db = max(loudness, SILENT_DB)
+        gain = self.settings.input_gain(loudness)
         wav = wav * gain
         folded = rearrange(wav, "b c s -> (b c) 1 s")
         hop = self.codec.hop_length
